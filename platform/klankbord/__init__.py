@@ -1,0 +1,1 @@
+"""Klankbord: the composition root and the shared kernel (settings, tenancy, audit, web)."""

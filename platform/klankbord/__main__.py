@@ -1,0 +1,5 @@
+import sys
+
+from klankbord.cli import main
+
+sys.exit(main())

@@ -1,0 +1,202 @@
+"""The `klankbord` command (also `python -m klankbord`).
+
+Secrets never come from the command line (they would sit in shell history and `ps`):
+passwords are read from the environment or asked for without echo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from klankbord import database
+from klankbord.errors import ConfigurationError, DomainError
+from klankbord.settings import Settings
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+async def _with_engine(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    engine = database.use_engine(database.make_engine(settings.database_url))
+    await database.open_engine(engine)
+    try:
+        return await work()
+    finally:
+        await database.close_engine(engine)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord.migrations import migrate
+
+    asyncio.run(migrate(settings, quiet=args.quiet))
+    _out("migrations applied")
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord import demo
+
+    if settings.is_production:
+        raise ConfigurationError("demo data is never seeded in production")
+
+    async def work() -> int:
+        summary = await demo.seed_demo()
+        base = f"http://{settings.host}:{settings.port}"
+        _out("Demo bureau " + ("created" if summary.created else "already present") + ".")
+        _out(f"Staff sign-in (password for all: {demo.DEMO_PASSWORD}):")
+        for email, name, role in summary.users:
+            _out(f"  {role:<22} {email:<32} {name}")
+        _out("Intake links:")
+        for organisation, procedure, path in summary.links:
+            _out(f"  {organisation:<24} {procedure:<20} {base}{path}")
+        return 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
+def cmd_create_bureau(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord.tenancy import system_context
+    from tenants import services
+
+    async def work() -> int:
+        bureau_id = await services.create_bureau(
+            system_context("cli.create-bureau"), name=args.name
+        )
+        _out(str(bureau_id))
+        return 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
+def _password() -> str:
+    password = os.environ.get("KLANKBORD_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 12:
+        raise ConfigurationError("the password needs at least 12 characters")
+    return password
+
+
+def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord.tenancy import system_context
+    from tenants import services
+
+    password = _password()
+
+    async def work() -> int:
+        ctx = system_context("cli.create-admin")
+        bureau_id = None
+        if not args.platform_operator:
+            bureau_id = await services.find_bureau(ctx, name=args.bureau or "")
+            if bureau_id is None:
+                raise ConfigurationError("no bureau with that name (create-bureau first)")
+        user_id = await services.create_staff_user(
+            ctx,
+            bureau_id=bureau_id,
+            email=args.email,
+            display_name=args.name,
+            password=password,
+            bureau_admin=not args.platform_operator,
+            platform_operator=args.platform_operator,
+        )
+        _out(str(user_id))
+        return 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord import audit
+    from klankbord.tenancy import system_context, tenant_transaction
+
+    async def work() -> int:
+        ctx = system_context("cli.audit-verify")
+        async with tenant_transaction(ctx):
+            checked, problems = await audit.verify(ctx)
+        for problem in problems:
+            _out(f"BROKEN chain={problem.chain} seq={problem.seq}: {problem.problem}")
+        _out(f"{checked} events checked, {len(problems)} problems")
+        return 1 if problems else 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from klankbord.web import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        access_log=False,  # it would log client addresses
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+    )
+    return 0
+
+
+def cmd_db_provision(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord.provision import provision_from_env
+
+    asyncio.run(provision_from_env())
+    _out("database and roles ready")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="klankbord")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--quiet", action="store_true")
+    migrate.set_defaults(run=cmd_migrate)
+
+    commands.add_parser("seed-demo", help="create the demo bureau").set_defaults(run=cmd_seed_demo)
+
+    bureau = commands.add_parser("create-bureau", help="create a bureau")
+    bureau.add_argument("name")
+    bureau.set_defaults(run=cmd_create_bureau)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="create a bureau admin (or --platform-operator); password from "
+        "KLANKBORD_ADMIN_PASSWORD or a prompt",
+    )
+    admin.add_argument("--bureau", help="the bureau's name")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--platform-operator", action="store_true")
+    admin.set_defaults(run=cmd_create_admin)
+
+    audit_cmd = commands.add_parser("audit", help="audit log tools")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check every hash chain").set_defaults(run=cmd_audit_verify)
+
+    serve = commands.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    provision = commands.add_parser(
+        "db-provision", help="create the PostgreSQL database, owner and app roles (infra/db)"
+    )
+    provision.set_defaults(run=cmd_db_provision)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PICCOLO_CONF", "klankbord.piccolo_conf")
+    try:
+        settings = Settings.from_env()
+        return int(args.run(settings, args))
+    except (ConfigurationError, DomainError) as error:
+        sys.stderr.write(f"klankbord: {error}\n")
+        return 2

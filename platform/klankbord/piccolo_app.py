@@ -1,0 +1,15 @@
+"""The kernel's own tables: the audit log."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from klankbord.tables import AuditEvent, AuditHead
+
+APP_CONFIG = AppConfig(
+    app_name="klankbord",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[AuditEvent, AuditHead],
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,108 @@
+"""Typed settings, read from the environment only.
+
+Nothing happens at import time: callers build a `Settings` with `Settings.from_env()` and pass
+it down. The embedded default (SQLite under `var/`, local files, no external service) needs
+no variable at all, so `make run` works on a fresh machine; production refuses to start
+without its secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from klankbord.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LANGUAGES = ("nl", "en", "fr")
+ENVIRONMENTS = ("development", "test", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'klankbord.sqlite3'}"
+    # Migrations run as the schema owner; the app connects as a role without that power.
+    migration_database_url: str | None = None
+    secret_key: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = REPO_ROOT / "var"
+    frontend_dir: Path = REPO_ROOT / "frontend"
+    default_language: str = "nl"
+    database_pool_size: int = 10
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        get = env.get
+        settings = cls(
+            environment=get("KLANKBORD_ENV", defaults.environment),
+            database_url=get("KLANKBORD_DATABASE_URL", defaults.database_url),
+            migration_database_url=get("KLANKBORD_MIGRATION_DATABASE_URL") or None,
+            secret_key=get("KLANKBORD_SECRET_KEY", ""),
+            host=get("KLANKBORD_HOST", defaults.host),
+            port=_int(get("KLANKBORD_PORT"), defaults.port, "KLANKBORD_PORT"),
+            data_dir=Path(get("KLANKBORD_DATA_DIR", str(defaults.data_dir))),
+            frontend_dir=Path(get("KLANKBORD_FRONTEND_DIR", str(defaults.frontend_dir))),
+            default_language=get("KLANKBORD_DEFAULT_LANGUAGE", defaults.default_language),
+            database_pool_size=_int(
+                get("KLANKBORD_DATABASE_POOL_SIZE"),
+                defaults.database_pool_size,
+                "KLANKBORD_DATABASE_POOL_SIZE",
+            ),
+            log_level=get("KLANKBORD_LOG_LEVEL", defaults.log_level).upper(),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.environment not in ENVIRONMENTS:
+            raise ConfigurationError(f"KLANKBORD_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if self.default_language not in LANGUAGES:
+            raise ConfigurationError(f"KLANKBORD_DEFAULT_LANGUAGE must be one of {LANGUAGES}")
+        if self.database_backend not in ("sqlite", "postgres"):
+            raise ConfigurationError("KLANKBORD_DATABASE_URL must be sqlite:/// or postgresql://")
+        if self.is_production:
+            if len(self.secret_key) < 32:
+                raise ConfigurationError("KLANKBORD_SECRET_KEY (32+ characters) is required")
+            if self.database_backend != "postgres":
+                raise ConfigurationError("production runs on PostgreSQL")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def database_backend(self) -> str:
+        scheme = urlsplit(self.database_url).scheme
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgres", "postgresql"):
+            return "postgres"
+        return scheme
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The file behind a `sqlite:///absolute/or/relative` URL."""
+        path = Path(self.database_url.removeprefix("sqlite:///"))
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def cookies_secure(self) -> bool:
+        # Local development serves plain http on 127.0.0.1; everything else is behind TLS.
+        return self.environment != "development" and self.environment != "test"
+
+
+def _int(raw: str | None, default: int, name: str) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number") from None

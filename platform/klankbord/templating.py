@@ -1,0 +1,72 @@
+"""Jinja2 pages: one environment per app, the language's gettext added per render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request
+from litestar.response import Template
+
+from klankbord import i18n
+from klankbord.settings import Settings
+
+
+def make_environment(settings: Settings) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(settings.frontend_dir / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.newstyle_gettext = True  # type: ignore[attr-defined]
+    env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
+    env.filters["datetime"] = _format_datetime
+    return env
+
+
+_LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
+
+
+def _format_datetime(value: datetime, language: str = "nl") -> str:
+    # Stored in UTC; shown in the time zone of the Netherlands and Belgium.
+    return format_datetime(value, "medium", tzinfo=_LOCAL_TIME, locale=language)
+
+
+def request_language(request: Request[Any, Any, Any]) -> str:
+    settings: Settings = request.app.state.settings
+    return i18n.negotiate(
+        request.cookies.get(i18n.COOKIE),
+        request.headers.get("accept-language"),
+        settings.default_language,
+    )
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """Render `template` in the request's language."""
+    settings: Settings = request.app.state.settings
+    language = request_language(request)
+    catalog = i18n.translations(Path(settings.frontend_dir / "locales"), language)
+    return Template(
+        template_name=template,
+        status_code=status_code,
+        context={
+            **i18n.gettext_callables(catalog),
+            "language": language,
+            "request_path": request.url.path,
+            "principal": request.scope.get("user"),
+            **context,
+        },
+    )

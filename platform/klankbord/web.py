@@ -1,0 +1,122 @@
+"""The composition root: `create_app(settings)` wires routes, templates, middleware, errors."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from piccolo.engine.base import Engine
+
+from klankbord import database, routes
+from klankbord.auth import session_middleware
+from klankbord.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
+from klankbord.logs import configure_logging
+from klankbord.security import security_headers_hook, timing_middleware
+from klankbord.settings import Settings
+from klankbord.templating import make_environment, page
+
+log = logging.getLogger("klankbord.web")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine[Any] | None = None) -> Litestar:
+    """The web app. With `engine` (tests, benchmarks) the caller owns and binds the engine."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    owned = engine is None
+    app_engine = engine or database.make_engine(
+        settings.database_url, pool_size=settings.database_pool_size
+    )
+
+    async def startup(app: Litestar) -> None:
+        database.use_engine(app_engine)
+        if owned:
+            await database.open_engine(app_engine)
+
+    async def shutdown(app: Litestar) -> None:
+        if owned:
+            await database.close_engine(app_engine)
+
+    from tenants import routes as tenant_routes
+
+    app = Litestar(
+        route_handlers=[
+            *routes.ROUTES,
+            *tenant_routes.ROUTES,
+            create_static_files_router(
+                path="/static", directories=[settings.frontend_dir / "static"], name="static"
+            ),
+        ],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        middleware=[timing_middleware, session_middleware],
+        before_send=[security_headers_hook(hsts=settings.is_production)],
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(make_environment(settings))
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Klankbord API",
+            version="1",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        exception_handlers={
+            DomainError: domain_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+        debug=False,
+    )
+    app.state.settings = settings
+    return app
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.startswith("/schema")
+
+
+def _error(request: Request[Any, Any, Any], status: int, code: str) -> Response[Any]:
+    if _wants_json(request):
+        return Response({"error": code}, status_code=status)
+    return page(request, "errors/error.html", status_code=status, status=status, code=code)
+
+
+def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """The one mapping from domain errors to responses."""
+    if isinstance(exc, NotAuthenticated):
+        return _error(request, 401, exc.code)
+    if isinstance(exc, (NotFound, PermissionDenied)):
+        return _error(request, exc.status, exc.code)
+    if _wants_json(request):
+        fields = getattr(exc, "fields", {})
+        return Response({"error": exc.code, "fields": fields}, status_code=exc.status)
+    return _error(request, exc.status, exc.code)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException):
+        return _error(request, 404, "not_found")
+    if isinstance(exc, NotAuthorizedException):
+        return _error(request, 401, "not_authenticated")
+    if exc.status_code >= 500:
+        return unexpected_error(request, exc)
+    code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
+    return _error(request, exc.status_code, code)
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # The type and route only: an exception message may quote report text or a token.
+    log.error(
+        "unhandled %s on %s\n%s",
+        type(exc).__name__,
+        request.scope.get("path_template", "(unmatched)"),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    return _error(request, 500, "server_error")

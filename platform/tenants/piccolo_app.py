@@ -1,0 +1,15 @@
+"""Bureaus, organisations (the tenants), staff, memberships, intake links, staff sessions."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffSession, StaffUser
+
+APP_CONFIG = AppConfig(
+    app_name="tenants",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[Bureau, Organisation, StaffUser, Membership, IntakeLink, StaffSession],
+    migration_dependencies=["klankbord.piccolo_app"],
+    commands=[],
+)

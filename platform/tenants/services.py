@@ -1,0 +1,258 @@
+"""Tenancy verbs: create bureaus, organisations, staff, memberships, intake links; sessions.
+
+Context first, keyword-only after; each verb runs inside `tenant_transaction(ctx)` (it joins
+the caller's) and writes an audit event. Nothing here imports the web framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from klankbord import audit
+from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
+from klankbord.passwords import hash_password
+from klankbord.tenancy import (
+    Role,
+    Scope,
+    TenantContext,
+    check_may_write,
+    platform_context,
+    principal_context,
+    scoped,
+    staff_context,
+    tenant_transaction,
+)
+from tenants.access import access_bureau, access_organisation
+from tenants.choices import AnonymityMode, Country, MembershipRole, Procedure
+from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffSession, StaffUser
+
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+async def find_bureau(ctx: TenantContext, *, name: str) -> UUID | None:
+    async with tenant_transaction(ctx):
+        row = await scoped(Bureau.select(Bureau.id), Bureau, ctx).where(Bureau.name == name).first()
+    return None if row is None else row["id"]
+
+
+async def create_bureau(ctx: TenantContext, *, name: str) -> UUID:
+    name = name.strip()
+    if not name:
+        raise Invalid(fields={"name": "required"})
+    if ctx.scope not in (Scope.PLATFORM, Scope.SYSTEM):
+        raise PermissionDenied()
+    async with tenant_transaction(ctx):
+        if await Bureau.exists().where(Bureau.name == name):
+            raise Conflict(code="bureau_name_taken")
+        bureau = Bureau(name=name)
+        await bureau.save()
+        await audit.record(
+            ctx, action="bureau.created", subject_type="bureau", subject_id=bureau.id
+        )
+        return bureau.id
+
+
+async def create_organisation(
+    ctx: TenantContext,
+    *,
+    bureau_id: UUID,
+    name: str,
+    country: Country = Country.NL,
+    sector: str = "",
+    headcount: int = 0,
+) -> UUID:
+    name = name.strip()
+    if not name:
+        raise Invalid(fields={"name": "required"})
+    if headcount < 0:
+        raise Invalid(fields={"headcount": "not_negative"})
+    async with tenant_transaction(ctx):
+        await access_bureau(ctx, bureau_id)
+        check_may_write(ctx, bureau_id=bureau_id)
+        taken = scoped(Organisation.exists(), Organisation, ctx).where(
+            (Organisation.bureau == bureau_id) & (Organisation.name == name)
+        )
+        if await taken:
+            raise Conflict(code="organisation_name_taken")
+        organisation = Organisation(
+            bureau=bureau_id, name=name, country=country, sector=sector, headcount=headcount
+        )
+        await organisation.save()
+        await audit.record(
+            ctx,
+            action="organisation.created",
+            bureau_id=bureau_id,
+            organisation_id=organisation.id,
+            subject_type="organisation",
+            subject_id=organisation.id,
+        )
+        return organisation.id
+
+
+async def create_staff_user(
+    ctx: TenantContext,
+    *,
+    bureau_id: UUID | None,
+    email: str,
+    display_name: str,
+    password: str | None = None,
+    bureau_admin: bool = False,
+    platform_operator: bool = False,
+    language: str = "nl",
+) -> UUID:
+    email = email.strip().lower()
+    if "@" not in email or not display_name.strip():
+        raise Invalid(fields={"email": "invalid"} if "@" not in email else {"name": "required"})
+    password_hash = await hash_password(password) if password else None
+    async with tenant_transaction(ctx):
+        if bureau_id is not None:
+            await access_bureau(ctx, bureau_id)
+        if bureau_id is not None:
+            check_may_write(ctx, bureau_id=bureau_id)
+        # E-mail addresses are unique across the platform; a clash is told to admins only.
+        if await StaffUser.exists().where(StaffUser.email == email):
+            raise Conflict(code="email_taken")
+        user = StaffUser(
+            bureau=bureau_id,
+            email=email,
+            display_name=display_name.strip(),
+            password_hash=password_hash,
+            is_bureau_admin=bureau_admin,
+            is_platform_operator=platform_operator,
+            language=language,
+        )
+        await user.save()
+        await audit.record(
+            ctx,
+            action="staff_user.created",
+            bureau_id=bureau_id,
+            subject_type="staff_user",
+            subject_id=user.id,
+            detail={"bureau_admin": bureau_admin, "platform_operator": platform_operator},
+        )
+        return user.id
+
+
+async def add_membership(
+    ctx: TenantContext, *, organisation_id: UUID, staff_user_id: UUID, role: MembershipRole
+) -> UUID:
+    async with tenant_transaction(ctx):
+        organisation = await access_organisation(ctx, organisation_id)
+        bureau_id = organisation["bureau"]
+        check_may_write(ctx, bureau_id=bureau_id, organisation_id=organisation_id)
+        staff = (
+            await scoped(StaffUser.select(StaffUser.bureau), StaffUser, ctx)
+            .where(StaffUser.id == staff_user_id)
+            .first()
+        )
+        if staff is None or staff["bureau"] != bureau_id:
+            raise NotFound()
+        membership = Membership(
+            staff_user=staff_user_id, organisation=organisation_id, bureau=bureau_id, role=role
+        )
+        await membership.save()
+        await audit.record(
+            ctx,
+            action="membership.created",
+            bureau_id=bureau_id,
+            organisation_id=organisation_id,
+            subject_type="membership",
+            subject_id=membership.id,
+            detail={"staff_user": str(staff_user_id), "role": role.value},
+        )
+        return membership.id
+
+
+async def create_intake_link(
+    ctx: TenantContext,
+    *,
+    organisation_id: UUID,
+    procedure: Procedure,
+    anonymity: AnonymityMode = AnonymityMode.REPORTER_CHOOSES,
+) -> str:
+    """A new intake link; its token (192 random bits) is the unguessable part of the URL."""
+    async with tenant_transaction(ctx):
+        organisation = await access_organisation(ctx, organisation_id)
+        check_may_write(ctx, bureau_id=organisation["bureau"], organisation_id=organisation_id)
+        token = secrets.token_urlsafe(24)
+        link = IntakeLink(
+            organisation=organisation_id,
+            bureau=organisation["bureau"],
+            procedure=procedure,
+            anonymity=anonymity,
+            token=token,
+        )
+        await link.save()
+        await audit.record(
+            ctx,
+            action="intake_link.created",
+            bureau_id=organisation["bureau"],
+            organisation_id=organisation_id,
+            subject_type="intake_link",
+            subject_id=link.id,
+            detail={"procedure": procedure.value},
+        )
+        return token
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def start_session(staff_user_id: UUID) -> str:
+    """A new server-side session; returns the cookie token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    await StaffSession.insert(
+        StaffSession(
+            token_hash=_token_hash(token),
+            staff_user=staff_user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    return token
+
+
+async def end_session(token: str) -> None:
+    await StaffSession.delete().where(StaffSession.token_hash == _token_hash(token))
+
+
+async def context_for_session(token: str) -> TenantContext | None:
+    """The principal behind a session cookie, with its bureau and memberships; None when the
+    session is unknown, expired, or its user inactive."""
+    session = (
+        await StaffSession.select(StaffSession.staff_user, StaffSession.expires_at)
+        .where(StaffSession.token_hash == _token_hash(token))
+        .first()
+    )
+    if session is None or session["expires_at"] <= datetime.now(UTC):
+        return None
+    staff_user_id: UUID = session["staff_user"]
+    lookup = principal_context(staff_user_id)
+    async with tenant_transaction(lookup):
+        user = (
+            await scoped(StaffUser.select(), StaffUser, lookup)
+            .where(StaffUser.id == staff_user_id)
+            .first()
+        )
+        if user is None or not user["active"]:
+            return None
+        memberships = await scoped(
+            Membership.select(Membership.organisation, Membership.role), Membership, lookup
+        ).where(Membership.staff_user == staff_user_id)
+    if user["is_platform_operator"]:
+        return platform_context(staff_user_id)
+    return staff_context(
+        staff_user_id=staff_user_id,
+        bureau_id=user["bureau"],
+        bureau_admin=user["is_bureau_admin"],
+        organisation_roles=[(m["organisation"], Role(m["role"])) for m in memberships],
+    )

@@ -1,0 +1,528 @@
+"""Every template, rendered in every language through the app's own Jinja environment and
+`templating.page`; a template on disk without a case here fails the suite. Then the language
+choice over HTTP: cookie, browser language, the switch and its redirect.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import pytest
+from babel.support import NullTranslations
+from jinja2 import meta
+
+from klankbord import i18n
+from klankbord.settings import LANGUAGES, Settings
+from klankbord.templating import make_environment, page
+from klankbord.tenancy import Role, staff_context
+from tenants.choices import Country, MembershipRole, Procedure
+
+SETTINGS = Settings(environment="test")
+ENV = make_environment(SETTINGS)
+DASH = "\N{EN DASH}"  # base.html and organisation.html put it between parts
+TITLE_SUFFIX = f" {DASH} Klankbord"
+NBSP = "\N{NO-BREAK SPACE}"
+
+BUREAU_ID = UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0001")
+ORGANISATION_ID = UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0002")
+CREATED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+PRINCIPAL = staff_context(
+    staff_user_id=UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0003"),
+    bureau_id=BUREAU_ID,
+    organisation_roles=[(ORGANISATION_ID, Role.COUNSELLOR)],
+)
+
+# Rows as tenants/access.py returns them (Piccolo dicts), with names that need escaping.
+ORGANISATION = {
+    "id": ORGANISATION_ID,
+    "bureau": BUREAU_ID,
+    "name": "Zorggroep De Linde & Partners",
+    "country": Country.NL.value,
+    "sector": "Zorg",
+    "headcount": 1250,
+    "active": True,
+    "created_at": CREATED,
+}
+ORGANISATIONS = [
+    ORGANISATION,
+    {**ORGANISATION, "id": UUID(int=7), "name": "Ville de Namur", "country": Country.BE.value},
+]
+MEMBERS = [
+    {
+        "id": UUID(int=11),
+        "role": MembershipRole.COUNSELLOR.value,
+        "staff_user_id": UUID(int=21),
+        "display_name": "Sanne de Vries",
+    },
+    {
+        "id": UUID(int=12),
+        "role": MembershipRole.ORGANISATION_CONTACT.value,
+        "staff_user_id": UUID(int=22),
+        "display_name": "Karim El Amrani",
+    },
+]
+LINKS = [
+    {
+        "id": UUID(int=30 + number),
+        "organisation": ORGANISATION_ID,
+        "bureau": BUREAU_ID,
+        "procedure": procedure.value,
+        "token": f"k3Jx9{number}Qw7LmN2pR5tV8yB",
+        "anonymity": "reporter_chooses",
+        "active": procedure is not Procedure.REHABILITATION,
+        "created_at": CREATED,
+    }
+    for number, procedure in enumerate(Procedure)
+]
+BUREAUS = [
+    {"id": BUREAU_ID, "name": "Vertrouwenspunt Oost", "created_at": CREATED},
+    {"id": UUID(int=41), "name": "Bureau Confiance Wallonie", "created_at": CREATED},
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One rendering of a template: its context, the page title per language (None where the
+    title is data) and texts the page must contain per language."""
+
+    id: str
+    template: str
+    context: dict[str, Any]
+    titles: dict[str, str | None]
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+    path: str = "/"
+    principal: Any = None
+    status_code: int = 200
+
+
+def _error(status: int, code: str, titles: dict[str, str | None], texts: dict[str, list[str]]):
+    return Case(
+        id=f"error-{status}",
+        template="errors/error.html",
+        context={"status": status, "code": code},
+        titles=titles,
+        texts=texts,
+        path="/somewhere",
+        status_code=status,
+    )
+
+
+CASES = [
+    Case(
+        id="home-anonymous",
+        template="home.html",
+        context={},
+        titles={"nl": "Welkom", "en": "Welcome", "fr": "Bienvenue"},
+        texts={
+            "nl": ["Wil je iets melden?", "Je kunt ook anoniem melden."],
+            "en": ["Do you want to report something?"],
+            "fr": [f"Vous souhaitez signaler quelque chose{NBSP}?", "lien de signalement"],
+        },
+        absent=['href="/organisations"'],
+    ),
+    Case(
+        id="home-signed-in",
+        template="home.html",
+        context={},
+        principal=PRINCIPAL,
+        titles={"nl": "Welkom", "en": "Welcome", "fr": "Bienvenue"},
+        texts={
+            "nl": ["Jouw organisaties", 'href="/organisations"'],
+            "en": ["Your organisations"],
+            "fr": ["Vos organisations"],
+        },
+    ),
+    _error(
+        404,
+        "not_found",
+        {"nl": "Pagina niet gevonden", "en": "Page not found", "fr": "Page introuvable"},
+        {"nl": ["Controleer het adres"], "fr": ["Vérifiez l'adresse"]},
+    ),
+    _error(
+        401,
+        "not_authenticated",
+        {"nl": "Log eerst in", "en": "Sign in first", "fr": "Connectez-vous d'abord"},
+        {"nl": ["alleen voor medewerkers"], "fr": ["réservée au personnel connecté"]},
+    ),
+    _error(
+        403,
+        "permission_denied",
+        {"nl": "Geen toegang", "en": "No access", "fr": "Pas d'accès"},
+        {"nl": ["Met jouw rol heb je geen toegang"], "fr": ["Votre rôle ne donne pas accès"]},
+    ),
+    # The title of other 4xx pages says "Something went wrong" while the heading says the
+    # request could not be handled; only the heading is pinned here.
+    _error(
+        400,
+        "bad_request",
+        {"nl": None, "en": None, "fr": None},
+        {
+            "nl": ["<h1>We konden dit verzoek niet verwerken</h1>"],
+            "en": ["<h1>This request could not be handled</h1>"],
+            "fr": ["<h1>Nous n'avons pas pu traiter cette demande</h1>"],
+        },
+    ),
+    _error(
+        500,
+        "server_error",
+        {"nl": "Er ging iets mis", "en": "Something went wrong", "fr": "Un problème est survenu"},
+        {"nl": ["Probeer het zo meteen opnieuw."], "fr": ["Veuillez réessayer dans un instant."]},
+    ),
+    Case(
+        id="bureaus",
+        template="tenants/bureaus.html",
+        context={"bureaus": BUREAUS},
+        path="/platform/bureaus",
+        principal=PRINCIPAL,
+        titles={"nl": "Bureaus", "en": "Bureaus", "fr": "Bureaux"},
+        texts={lang: ["Vertrouwenspunt Oost", "Bureau Confiance Wallonie"] for lang in LANGUAGES},
+    ),
+    Case(
+        id="bureaus-empty",
+        template="tenants/bureaus.html",
+        context={"bureaus": []},
+        path="/platform/bureaus",
+        principal=PRINCIPAL,
+        titles={"nl": "Bureaus", "en": "Bureaus", "fr": "Bureaux"},
+        texts={"nl": ["Er zijn nog geen bureaus."], "fr": ["Aucun bureau pour le moment."]},
+    ),
+    Case(
+        id="organisations",
+        template="tenants/organisations.html",
+        context={"organisations": ORGANISATIONS},
+        path="/organisations",
+        principal=PRINCIPAL,
+        titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
+        texts={
+            "nl": ["Aantal medewerkers", "Land", "Zorggroep De Linde &amp; Partners"],
+            "en": ["Headcount"],
+            "fr": ["Effectif", "Pays", "Ville de Namur", f'href="/organisations/{UUID(int=7)}"'],
+        },
+    ),
+    Case(
+        id="organisations-empty",
+        template="tenants/organisations.html",
+        context={"organisations": []},
+        path="/organisations",
+        principal=PRINCIPAL,
+        titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
+        texts={
+            "nl": ["Je hebt nog geen organisaties."],
+            "fr": ["Vous n'avez encore aucune organisation."],
+        },
+        absent=["<table"],
+    ),
+    Case(
+        id="organisation-counsellor",
+        template="tenants/organisation.html",
+        context={"organisation": ORGANISATION, "members": MEMBERS, "links": LINKS},
+        path=f"/organisations/{ORGANISATION_ID}",
+        principal=PRINCIPAL,
+        titles={lang: ORGANISATION["name"] for lang in LANGUAGES},
+        texts={
+            "nl": [
+                "Alle organisaties",
+                "Vertrouwenspersonen en contactpersonen",
+                f"Sanne de Vries {DASH} vertrouwenspersoon",
+                f"Karim El Amrani {DASH} contactpersoon organisatie",
+                "Meldlinks",
+                "Ongewenst gedrag",
+                "Integriteitsschending",
+                "Rehabilitatie",
+                "actief",
+                "uitgeschakeld",
+            ],
+            "en": ["Intake links", "Unwanted behaviour", "Integrity violation"],
+            "fr": [
+                "Toutes les organisations",
+                "Personnes de confiance et contacts",
+                f"Sanne de Vries {DASH} personne de confiance",
+                f"Karim El Amrani {DASH} contact de l'organisation",
+                "Liens de signalement",
+                "Comportement indésirable",
+                "Atteinte à l'intégrité",
+                "Réhabilitation",
+                "désactivé",
+            ],
+        }
+        | {"all": [f"/r/{link['token']}" for link in LINKS]},
+    ),
+    Case(
+        id="organisation-contact",
+        template="tenants/organisation.html",
+        context={
+            "organisation": {**ORGANISATION, "sector": ""},
+            "members": [],
+            "links": [],
+        },
+        path=f"/organisations/{ORGANISATION_ID}",
+        principal=PRINCIPAL,
+        titles={lang: ORGANISATION["name"] for lang in LANGUAGES},
+        texts={
+            "nl": ["Er is nog niemand toegewezen.", f"<dd>{DASH}</dd>"],
+            "fr": ["Personne n'a encore été désigné."],
+        },
+        absent=["<table", "/r/"],
+    ),
+]
+
+
+def _request(language: str, path: str, principal: Any) -> Any:
+    """Just what `templating.page` reads from a Litestar request."""
+    return SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(settings=SETTINGS)),
+        cookies={i18n.COOKIE: language},
+        headers={},
+        url=SimpleNamespace(path=path),
+        scope={"user": principal},
+    )
+
+
+def _context(case: Case, language: str) -> dict[str, Any]:
+    response = page(
+        _request(language, case.path, case.principal),
+        case.template,
+        status_code=case.status_code,
+        **case.context,
+    )
+    assert response.template_name == case.template
+    assert response.status_code == case.status_code
+    return dict(response.context)
+
+
+def render(case: Case, language: str) -> str:
+    return ENV.get_template(case.template).render(_context(case, language))
+
+
+def _title(page_html: str) -> str:
+    match = re.search(r"<title>(.*?)</title>", page_html, re.DOTALL)
+    assert match, "no <title>"
+    return html.unescape(match[1])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_template_renders_in_language(case: Case, language: str):
+    page_html = render(case, language)
+
+    assert page_html.startswith("<!doctype html>")
+    assert f'<html lang="{language}">' in page_html
+    current = re.findall(r'hreflang="(\w+)" aria-current="true"', page_html)
+    assert current == [language]
+    assert f"/language?lang={language}&amp;next={case.path}" in page_html
+    title = case.titles[language]
+    if title is not None:
+        assert _title(page_html) == title + TITLE_SUFFIX
+        english = case.titles["en"]
+        if language != "en" and english != title:
+            assert english not in page_html
+    else:
+        assert _title(page_html).endswith(TITLE_SUFFIX)
+    for text in case.texts.get(language, []) + case.texts.get("all", []):
+        assert text in page_html, f"{text!r} missing from {case.template} ({language})"
+    for text in case.absent:
+        assert text not in page_html, f"{text!r} unexpected in {case.template} ({language})"
+
+
+def test_template_data_escaped_not_markup():
+    case = next(case for case in CASES if case.id == "organisation-counsellor")
+    hostile = {**ORGANISATION, "name": "<script>alert(1)</script>", "sector": '"><img src=x>'}
+    page_html = render(replace(case, context={**case.context, "organisation": hostile}), "fr")
+    assert "<script>alert(1)" not in page_html and "<img src=x>" not in page_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_html
+
+
+def _templates_used_by(name: str) -> set[str]:
+    """`name` and every template it extends or includes, recursively."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        source = ENV.loader.get_source(ENV, current)[0]
+        todo.extend(ref for ref in meta.find_referenced_templates(ENV.parse(source)) if ref)
+    return seen
+
+
+def test_every_template_on_disk_has_a_rendering_case():
+    on_disk = set(ENV.list_templates(extensions=["html"]))
+    assert "home.html" in on_disk and "base.html" in on_disk
+    covered = set().union(*(_templates_used_by(case.template) for case in CASES))
+    untested = sorted(on_disk - covered)
+    assert not untested, f"add a Case in tests/klankbord/test_templates.py for: {untested}"
+
+
+class _VisibleText(HTMLParser):
+    """Text a person sees or hears: text nodes, and the attributes read aloud."""
+
+    SPOKEN = ("aria-label", "title", "alt", "placeholder")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        self.chunks.extend(value for key, value in attrs if key in self.SPOKEN and value)
+        if tag == "input":
+            self.chunks.extend(value for key, value in attrs if key == "value" and value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.chunks.append(data)
+
+
+class _Marked(NullTranslations):
+    """Wraps every translated string in ⟦ ⟧, so text outside the marks is not translated."""
+
+    def gettext(self, message: str) -> str:
+        return f"⟦{message}⟧"
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return f"⟦{singular if n == 1 else plural}⟧"
+
+
+# Text a template may show as it is: the product name, the language names (each in its own
+# language, by design), and the path prefix of an intake link.
+LITERAL_ALLOWED = ["Klankbord", *i18n.LANGUAGE_NAMES.values(), "/r/"]
+
+
+def _data_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _data_strings(item)]
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in _data_strings(item)]
+    return [str(value)] if isinstance(value, (int, UUID)) else []
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_template_no_untranslated_literal_text(case: Case):
+    context = _context(case, "nl") | i18n.gettext_callables(_Marked())
+    parser = _VisibleText()
+    parser.feed(ENV.get_template(case.template).render(context))
+    allowed = sorted({*LITERAL_ALLOWED, *_data_strings(case.context)}, key=len, reverse=True)
+    literal = []
+    for chunk in parser.chunks:
+        rest = re.sub(r"⟦.*?⟧", " ", chunk, flags=re.DOTALL)
+        for text in allowed:
+            rest = rest.replace(text, " ")
+        if re.search(r"[^\W\d_]", rest):
+            literal.append(chunk.strip())
+    assert not literal, f"{case.template}: text outside _(): {literal}"
+
+
+# Over HTTP, through the whole app: cookie, Accept-Language and the language switch.
+
+
+async def test_home_cookie_fr_page_in_french(client):
+    client.cookies.set(i18n.COOKIE, "fr")
+    response = await client.get("/", headers={"accept-language": "nl-NL,nl;q=0.9"})
+    assert response.status_code == 200
+    assert '<html lang="fr">' in response.text
+    assert f"<title>Bienvenue {DASH} Klankbord</title>" in response.text
+    assert f"Vous souhaitez signaler quelque chose{NBSP}?" in response.text
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language", "heading"),
+    [
+        ("fr-BE,fr;q=0.9", "fr", f"Vous souhaitez signaler quelque chose{NBSP}?"),
+        ("en-GB,en;q=0.8", "en", "Do you want to report something?"),
+        ("de-DE,de;q=0.9", "nl", "Wil je iets melden?"),
+        (None, "nl", "Wil je iets melden?"),
+    ],
+)
+async def test_home_without_cookie_browser_language_then_dutch(
+    client, accept_language, language, heading
+):
+    headers = {"accept-language": accept_language} if accept_language else {}
+    response = await client.get("/", headers=headers)
+    assert f'<html lang="{language}">' in response.text
+    assert heading in response.text
+    assert "set-cookie" not in response.headers  # a default is not a choice
+
+
+async def test_language_switch_sets_cookie_redirects_to_next(client):
+    response = await client.get("/language", params={"lang": "en", "next": "/organisations"})
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == "/organisations"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{i18n.COOKIE}=en;")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+
+    followed = await client.get("/organisations", headers={"accept-language": "fr"})
+    assert followed.status_code == 401
+    assert '<html lang="en">' in followed.text
+    assert "<h1>Sign in first</h1>" in followed.text
+
+
+async def test_language_switch_unknown_language_redirects_without_cookie(client):
+    response = await client.get("/language", params={"lang": "de", "next": "/"})
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == "/"
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["//evil.example", "//evil.example/organisations", "https://evil.example/", "evil.example"],
+)
+async def test_language_switch_foreign_next_redirects_home(client, next_url):
+    response = await client.get("/language", params={"lang": "en", "next": next_url})
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == "/"
+
+
+@pytest.mark.parametrize("next_url", ["/\\evil.example", "/\t/evil.example", "/%2F/evil.example"])
+async def test_language_switch_disguised_foreign_next_stays_on_site(client, next_url):
+    response = await client.get("/language", params={"lang": "en", "next": next_url})
+    location = response.headers["location"]
+    assert location.startswith("/")
+    assert not location.startswith(("//", "/\\", "/\t")), location
+
+
+@pytest.mark.parametrize(
+    ("user", "path", "texts"),
+    [
+        (
+            "counsellor_A1",
+            "/organisations",
+            [f"<title>Organisations {DASH} Klankbord</title>", "Effectif"],
+        ),
+        (
+            "counsellor_A1",
+            "/organisations/{A1}",
+            ["Liens de signalement", "Atteinte à l'intégrité", "contact de l'organisation"],
+        ),
+        ("contact_A1", "/organisations/{A1}", ["Personnes de confiance et contacts"]),
+        ("operator", "/platform/bureaus", [f"<title>Bureaux {DASH} Klankbord</title>"]),
+        ("operator", "/organisations", ["<h1>Pas d'accès</h1>"]),
+        ("counsellor_A1", "/organisations/{B1}", ["<h1>Page introuvable</h1>"]),
+    ],
+)
+async def test_staff_pages_cookie_fr_in_french(sign_in, world, user, path, texts):
+    client = await sign_in(user)
+    client.cookies.set(i18n.COOKIE, "fr")
+    path = path.format(A1=world.organisations["A1"], B1=world.organisations["B1"])
+    response = await client.get(path)
+    assert '<html lang="fr">' in response.text
+    for text in texts:
+        assert text in response.text, f"{text!r} missing from {path} as {user}"
