@@ -42,9 +42,13 @@ def missing(reason: str) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("postgres") and BACKEND != "postgres":
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL-only: runs in the PostgreSQL leg"))
+    """PostgreSQL-only tests belong to the PostgreSQL leg: deselected, not skipped, elsewhere."""
+    if BACKEND == "postgres":
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("postgres")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
