@@ -54,7 +54,7 @@ bench: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o frontend/locales/messages.pot --no-location --sort-output .
 	for lang in nl en fr; do \
-	  $(BIN)/pybabel update -i frontend/locales/messages.pot -d frontend/locales -l $$lang --no-fuzzy-matching --ignore-obsolete; \
+	  $(BIN)/pybabel update -i frontend/locales/messages.pot -d frontend/locales -l $$lang --init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
 	done
 
 clean:

@@ -40,8 +40,32 @@ class _SharedConnection:
         self.lock = asyncio.Lock()
 
 
+async def _rollback_shielded(connection: aiosqlite.Connection) -> None:
+    """Roll back whatever the shared connection has open, and wait for it even if the caller is
+    cancelled meanwhile: the next holder of the lock must not find itself inside this
+    transaction (its BEGIN would fail, or worse, its work would join ours).
+
+    sqlite3's rollback() does nothing outside a transaction, and aiosqlite runs a connection's
+    calls in order, so this also undoes a BEGIN whose caller was cancelled before it ran.
+    """
+    rollback = asyncio.ensure_future(connection.rollback())
+    cancelled = False
+    while not rollback.done():
+        try:
+            await asyncio.shield(rollback)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    rollback.result()
+
+
 class PersistentSQLiteTransaction(SQLiteTransaction):
-    """A transaction on the engine's shared connection, holding its lock until the end."""
+    """A transaction on the engine's shared connection, holding its lock until the end.
+
+    Whatever ends it (commit, an error, a failed COMMIT, a cancellation at any await), the
+    connection is outside any transaction again before the lock is released.
+    """
 
     async def __aenter__(self) -> PersistentSQLiteTransaction:
         if self._parent is not None:
@@ -53,8 +77,12 @@ class PersistentSQLiteTransaction(SQLiteTransaction):
             self.connection = shared.connection
             await self.begin()  # type: ignore[no-untyped-call]
         except BaseException:
-            shared.lock.release()
+            try:
+                await _rollback_shielded(shared.connection)
+            finally:
+                shared.lock.release()
             raise
+        self._shared = shared
         self.context = engine.current_transaction.set(self)
         return self
 
@@ -62,15 +90,20 @@ class PersistentSQLiteTransaction(SQLiteTransaction):
         if self._parent:
             return exception is None
         engine: PersistentSQLiteEngine = self.engine  # type: ignore[assignment]
+        settled = exception is None
         try:
-            if exception:
-                if not self._rolled_back:
-                    await self.rollback()  # type: ignore[no-untyped-call]
-            elif not self._committed and not self._rolled_back:
+            if exception is None and not self._committed and not self._rolled_back:
+                settled = False
                 await self.commit()  # type: ignore[no-untyped-call]
+                settled = True
         finally:
-            engine.current_transaction.reset(self.context)
-            (await engine.shared()).lock.release()
+            try:
+                if not settled:  # an error, or a COMMIT that failed or was cancelled
+                    await _rollback_shielded(self.connection)
+                    self._rolled_back = True
+            finally:
+                engine.current_transaction.reset(self.context)
+                self._shared.lock.release()
         return exception is None
 
 
@@ -80,24 +113,49 @@ class PersistentSQLiteEngine(SQLiteEngine):
     def __init__(self, path: str) -> None:
         super().__init__(path=path, timeout=BUSY_TIMEOUT_MS / 1000)
         self._shared: _SharedConnection | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _opening_lock(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        # No await between the check and the assignment: one lock per loop, race-free.
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        return self._opening[1]
 
     async def shared(self) -> _SharedConnection:
+        """The connection and lock of the running event loop, opened on first use.
+
+        Opening awaits (thread start, PRAGMAs), so concurrent first uses queue on a lock and
+        all get the one connection; otherwise each would open its own, with its own lock.
+        """
         loop = asyncio.get_running_loop()
-        if self._shared is not None and self._shared.loop is loop:
+        shared = self._shared
+        if shared is not None and shared.loop is loop:
+            return shared
+        async with self._opening_lock(loop):
+            shared = self._shared
+            if shared is not None and shared.loop is loop:
+                return shared
+            if shared is not None:  # a new event loop (tests, CLI): start afresh
+                self._shared = None
+                await self._close_quietly(shared)
+            self._shared = _SharedConnection(loop, await self._connect())
             return self._shared
-        if self._shared is not None:  # a new event loop (tests, CLI): start afresh
-            await self._close_quietly(self._shared)
+
+    async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(**self.connection_kwargs)
-        connection.row_factory = dict_factory  # type: ignore[assignment]
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-            "PRAGMA foreign_keys = ON",
-        ):
-            await connection.execute(pragma)
-        self._shared = _SharedConnection(loop, connection)
-        return self._shared
+        try:
+            connection.row_factory = dict_factory  # type: ignore[assignment]
+            for pragma in (
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+                "PRAGMA foreign_keys = ON",
+            ):
+                await connection.execute_fetchall(pragma)
+        except BaseException:
+            await asyncio.shield(connection.close())
+            raise
+        return connection
 
     @staticmethod
     async def _close_quietly(shared: _SharedConnection) -> None:
@@ -123,8 +181,8 @@ class PersistentSQLiteEngine(SQLiteEngine):
     ) -> Any:
         # Outside a transaction: one statement in autocommit mode on the shared connection.
         shared = await self.shared()
-        async with shared.lock, shared.connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        async with shared.lock:
+            return await shared.connection.execute_fetchall(query, args or [])
 
     async def _run_in_existing_connection(
         self,
@@ -134,8 +192,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
         query_type: str = "generic",
         table: type[Table] | None = None,
     ) -> Any:
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        return await connection.execute_fetchall(query, args or [])
 
     def transaction(
         self,

@@ -48,7 +48,9 @@ def negotiate(cookie: str | None, accept_language: str | None, default: str) -> 
     if cookie in LANGUAGES:
         return cookie
     for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
+        tag = part.split(";")[0].strip().lower()
+        # The primary subtag, whole: "fr-BE" is French, "frr" (North Frisian) is not.
+        code = tag.replace("_", "-").split("-")[0]
         if code in LANGUAGES:
             return code
     return default

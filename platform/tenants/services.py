@@ -103,14 +103,22 @@ async def create_staff_user(
     platform_operator: bool = False,
     language: str = "nl",
 ) -> UUID:
+    """A staff member of a bureau, or (platform or system scope only) a platform operator.
+
+    Within a bureau only its bureau admin creates staff; a counsellor or an organisation
+    contact may not, and nobody in a bureau may create a platform operator (who would see
+    every bureau). A platform operator belongs to no bureau.
+    """
     email = email.strip().lower()
     if "@" not in email or not display_name.strip():
         raise Invalid(fields={"email": "invalid"} if "@" not in email else {"name": "required"})
+    _check_may_create_staff(
+        ctx, bureau_id=bureau_id, bureau_admin=bureau_admin, platform_operator=platform_operator
+    )
     password_hash = await hash_password(password) if password else None
     async with tenant_transaction(ctx):
         if bureau_id is not None:
             await access_bureau(ctx, bureau_id)
-        if bureau_id is not None:
             check_may_write(ctx, bureau_id=bureau_id)
         # E-mail addresses are unique across the platform; a clash is told to admins only.
         if await StaffUser.exists().where(StaffUser.email == email):
@@ -134,6 +142,24 @@ async def create_staff_user(
             detail={"bureau_admin": bureau_admin, "platform_operator": platform_operator},
         )
         return user.id
+
+
+def _check_may_create_staff(
+    ctx: TenantContext, *, bureau_id: UUID | None, bureau_admin: bool, platform_operator: bool
+) -> None:
+    if platform_operator:
+        if ctx.scope not in (Scope.PLATFORM, Scope.SYSTEM):
+            raise PermissionDenied()
+        if bureau_id is not None or bureau_admin:
+            raise Invalid(fields={"bureau": "platform_operator_has_no_bureau"})
+        return
+    if ctx.scope is Scope.TENANT and not ctx.bureau_admin:
+        raise PermissionDenied()
+    if bureau_id is None:
+        # A tenant context can only ever write into its own bureau (as check_may_write says).
+        if ctx.scope is Scope.TENANT:
+            raise NotFound()
+        raise Invalid(fields={"bureau": "required"})
 
 
 async def add_membership(

@@ -121,6 +121,16 @@ def test_one_h1_and_a_skip_link_to_main(tab: Tab, path: str) -> None:
     assert first_link.get_attribute("href") == "#main"
 
 
+def test_main_keeps_its_space_above_and_below(tab: Tab) -> None:
+    """`main` is a `.container` too; the container's side padding must not reset it."""
+    tab.goto("/")
+    padding = tab.page.evaluate(
+        "() => { const style = getComputedStyle(document.querySelector('main'));"
+        " return [style.paddingTop, style.paddingBottom, style.paddingLeft]; }"
+    )
+    assert padding == ["24px", "48px", "16px"]  # 1.5rem, 3rem, 1rem
+
+
 def test_not_found_page(tab: Tab, server: Server) -> None:
     response = tab.goto("/no-such-page/at-all")
     assert response.status == 404

@@ -94,11 +94,6 @@ def test_the_watch_does_see_a_csp_violation(tab: Tab) -> None:
     assert tab.page.evaluate("window.inlineRan === undefined"), "an inline script ran"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no favicon: base.html declares no <link rel=icon> and GET /favicon.ico is 404, so "
-    "Chromium logs 'Failed to load resource: 404' on every first page view",
-)
 def test_the_browser_icon_is_served(tab: Tab) -> None:
     tab.goto("/")
     icon = tab.page.locator("link[rel~='icon']")

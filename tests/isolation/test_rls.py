@@ -258,24 +258,16 @@ async def test_rls_tenant_scope_update_delete_foreign_rows_change_nothing(
     )
 
 
-# The owner clause ("rows the principal owns", so that a session can be turned into a context)
-# is in the policies' WITH CHECK too, so it also lets a principal *write* those rows anywhere.
-SECOND_WALL_GAP = (
-    "product bug (second wall): the owner clause of the {table} policy is also its WITH CHECK "
-    "(rls migration: CREATE POLICY ... USING (rule) WITH CHECK (rule)), so a tenant context "
-    "with app.staff_user_id may {what}; check_may_write refuses it, RLS does not"
+# The owner rule ("rows the principal owns", so that a session can be turned into a context)
+# is for reading: WITH CHECK is the tenant rule alone, so a principal cannot write its own
+# rows into another organisation or bureau.
+
+INSERT_MEMBERSHIP = (
+    "INSERT INTO membership (id, staff_user, organisation, bureau, role, created_at)"
+    " VALUES ($1, $2, $3, $4, 'counsellor', now())"
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason=SECOND_WALL_GAP.format(
-        table="membership",
-        what="insert a membership for itself in any organisation (a sibling in its bureau, "
-        "which its next session then sees, or another bureau's)",
-    ),
-)
 @pytest.mark.parametrize(("organisation", "bureau"), [("A2", "A"), ("B1", "B")])
 async def test_rls_tenant_scope_insert_own_membership_foreign_organisation_refused(
     app_role, world, organisation, bureau
@@ -291,8 +283,7 @@ async def test_rls_tenant_scope_insert_own_membership_foreign_organisation_refus
         )
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
             await app_role.execute(
-                "INSERT INTO membership (id, staff_user, organisation, bureau, role, created_at)"
-                " VALUES ($1, $2, $3, $4, 'counsellor', now())",
+                INSERT_MEMBERSHIP,
                 uuid4(),
                 me,
                 world.organisations[organisation],
@@ -300,14 +291,6 @@ async def test_rls_tenant_scope_insert_own_membership_foreign_organisation_refus
             )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason=SECOND_WALL_GAP.format(
-        table="staff_user",
-        what="move its own user row into another bureau (and make itself that bureau's admin)",
-    ),
-)
 async def test_rls_tenant_scope_move_own_staff_user_to_other_bureau_refused(app_role, world):
     me = world.users["counsellor_A1"]
     async with rolled_back(app_role):
@@ -324,6 +307,38 @@ async def test_rls_tenant_scope_move_own_staff_user_to_other_bureau_refused(app_
                 world.bureaus["B"],
                 me,
             )
+
+
+async def test_rls_tenant_scope_owner_writes_within_tenant_allowed(app_role, world):
+    """The positive control for the two refusals above: inside its own tenant the same
+    context still writes its own user row, and a bureau admin adds a membership."""
+    me = world.users["counsellor_A1"]
+    async with rolled_back(app_role):
+        await set_context(
+            app_role,
+            scope="tenant",
+            bureau=world.bureaus["A"],
+            organisations=(world.organisations["A1"],),
+            staff_user=me,
+        )
+        status = await app_role.execute("UPDATE staff_user SET language = 'fr' WHERE id = $1", me)
+        assert status == "UPDATE 1"
+    async with rolled_back(app_role):
+        await set_context(
+            app_role,
+            scope="tenant",
+            bureau=world.bureaus["A"],
+            bureau_admin=True,
+            staff_user=world.users["admin_A"],
+        )
+        await app_role.execute(
+            INSERT_MEMBERSHIP, uuid4(), me, world.organisations["A2"], world.bureaus["A"]
+        )
+        assert me in await column(
+            app_role,
+            "SELECT staff_user FROM membership WHERE organisation = $1",
+            world.organisations["A2"],
+        )
 
 
 # --- (d) the audit log is append-only -----------------------------------------------------

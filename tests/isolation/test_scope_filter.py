@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-import asyncpg
 import pytest
 from piccolo.table import Table
 
-from klankbord.errors import NotFound, PermissionDenied
+from klankbord.errors import Invalid, NotFound, PermissionDenied
 from klankbord.tenancy import (
     TenantContext,
     principal_context,
@@ -212,24 +211,80 @@ async def test_add_membership_admin_other_bureau_not_found(world):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(pytest.fail.Exception, asyncpg.InsufficientPrivilegeError),
-    reason="product bug: tenants.services.create_staff_user checks neither the context's scope "
-    "nor the platform_operator flag, so a tenant context (a bureau admin, even an organisation "
-    "contact) creates a platform operator, who then sees every bureau; with bureau_id=None it "
-    "skips every check (SQLite: created; PostgreSQL: only a raw RLS error stops it)",
-)
 @pytest.mark.parametrize("role", ["admin_A", "contact_A1"])
 @pytest.mark.parametrize("bureau", ["A", None])
 async def test_create_staff_user_tenant_context_platform_operator_refused(world, role, bureau):
+    email = f"operator.by.{role}.{bureau}@example.test".lower()
     with pytest.raises((NotFound, PermissionDenied)):
         await services.create_staff_user(
             world.ctx(role),
             bureau_id=world.bureaus[bureau] if bureau else None,
-            email=f"operator.by.{role}.{bureau}@example.test".lower(),
+            email=email,
             display_name="Escalated",
             platform_operator=True,
+        )
+    async with tenant_transaction(system_context("isolation-test")):
+        assert not await StaffUser.exists().where(StaffUser.email == email)
+
+
+@pytest.mark.parametrize("role", ["contact_A1", "counsellor_A1"])
+@pytest.mark.parametrize("bureau_admin", [False, True])
+@pytest.mark.parametrize("bureau", ["A", "B", None])
+async def test_create_staff_user_organisation_member_any_staff_refused(
+    world, role, bureau_admin, bureau
+):
+    email = f"staff.by.{role}.{bureau}.{bureau_admin}@example.test".lower()
+    with pytest.raises((NotFound, PermissionDenied)):
+        await services.create_staff_user(
+            world.ctx(role),
+            bureau_id=world.bureaus[bureau] if bureau else None,
+            email=email,
+            display_name="Not allowed",
+            bureau_admin=bureau_admin,
+        )
+    async with tenant_transaction(system_context("isolation-test")):
+        assert not await StaffUser.exists().where(StaffUser.email == email)
+
+
+async def test_create_staff_user_bureau_admin_own_bureau_only(world):
+    ctx = world.ctx("admin_A")
+    user_id = await services.create_staff_user(
+        ctx, bureau_id=world.bureaus["A"], email="new.counsellor.a@example.test", display_name="New"
+    )
+    async with tenant_transaction(ctx):
+        row = await access.access_staff_user(ctx, user_id)
+    assert row["bureau"] == world.bureaus["A"]
+    assert not row["is_platform_operator"]
+    for bureau_id in (world.bureaus["B"], uuid4(), None):
+        with pytest.raises(NotFound):
+            await services.create_staff_user(
+                ctx, bureau_id=bureau_id, email="smuggled@example.test", display_name="Smuggled"
+            )
+
+
+async def test_create_staff_user_platform_operator_only_without_bureau(world):
+    operator = world.ctx("operator")
+    user_id = await services.create_staff_user(
+        operator,
+        bureau_id=None,
+        email="second.operator@example.test",
+        display_name="Second operator",
+        platform_operator=True,
+    )
+    async with tenant_transaction(operator):
+        row = await access.access_staff_user(operator, user_id)
+    assert row["is_platform_operator"] and row["bureau"] is None
+    with pytest.raises(Invalid):  # a platform operator belongs to no bureau
+        await services.create_staff_user(
+            operator,
+            bureau_id=world.bureaus["A"],
+            email="operator.in.bureau@example.test",
+            display_name="Operator in a bureau",
+            platform_operator=True,
+        )
+    with pytest.raises(Invalid):  # and other staff belong to one
+        await services.create_staff_user(
+            operator, bureau_id=None, email="nobody@example.test", display_name="Nobody"
         )
 
 

@@ -183,13 +183,23 @@ def test_negotiate_default_is_the_configured_one():
     assert i18n.negotiate("nl", "de", "fr") == "nl"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="negotiate reads the first two letters of a tag, so North Frisian (frr) or "
-    "Arpitan (frp) counts as French; split on '-' instead. Remove this marker when fixed.",
-)
 def test_negotiate_three_letter_language_not_mistaken_for_two_letter():
     assert i18n.negotiate(None, "frr", "nl") == "nl"
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [
+        ("frp-FR,en;q=0.5", "en"),  # Arpitan is not French; the next choice is taken
+        ("nds,fr;q=0.5", "fr"),  # Low German is not Dutch
+        ("enm", "nl"),  # Middle English is not English
+        ("fr_BE", "fr"),  # an underscore, as some clients send it
+        ("nl_NL", "nl"),
+        ("en-Latn-GB", "en"),
+    ],
+)
+def test_negotiate_compares_the_whole_primary_subtag(accept_language, expected):
+    assert i18n.negotiate(None, accept_language, "nl") == expected
 
 
 def _catalog_with(translations: dict[str, str]) -> Translations:
