@@ -142,6 +142,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
+    from klankbord import mail
+
+    async def work() -> int:
+        delivery = await mail.deliver_pending(settings)
+        _out(f"mail: {delivery.sent} sent, {delivery.failed} failed, {delivery.waiting} waiting")
+        return 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
 def cmd_db_provision(settings: Settings, args: argparse.Namespace) -> int:
     from klankbord.provision import provision_from_env
 
@@ -183,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=cmd_serve)
+
+    jobs = commands.add_parser("jobs", help="background jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_sub.add_parser("run", help="run every job once (mail outbox)").set_defaults(
+        run=cmd_jobs_run
+    )
 
     provision = commands.add_parser(
         "db-provision", help="create the PostgreSQL database, owner and app roles (infra/db)"

@@ -19,6 +19,7 @@ from klankbord.errors import ConfigurationError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("nl", "en", "fr")
 ENVIRONMENTS = ("development", "test", "production")
+SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,15 @@ class Settings:
     default_language: str = "nl"
     database_pool_size: int = 10
     log_level: str = "INFO"
+    # Mail: an empty SMTP host is the embedded default (mail is printed to the log, never in
+    # production). Links in mail start with base_url.
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "starttls"
+    mail_from: str = "Klankbord <no-reply@localhost>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +67,13 @@ class Settings:
                 "KLANKBORD_DATABASE_POOL_SIZE",
             ),
             log_level=get("KLANKBORD_LOG_LEVEL", defaults.log_level).upper(),
+            base_url=get("KLANKBORD_BASE_URL", defaults.base_url).rstrip("/"),
+            smtp_host=get("KLANKBORD_SMTP_HOST", defaults.smtp_host),
+            smtp_port=_int(get("KLANKBORD_SMTP_PORT"), defaults.smtp_port, "KLANKBORD_SMTP_PORT"),
+            smtp_username=get("KLANKBORD_SMTP_USERNAME", ""),
+            smtp_password=get("KLANKBORD_SMTP_PASSWORD", ""),
+            smtp_security=get("KLANKBORD_SMTP_SECURITY", defaults.smtp_security),
+            mail_from=get("KLANKBORD_MAIL_FROM", defaults.mail_from),
         )
         settings.validate()
         return settings
@@ -68,6 +85,8 @@ class Settings:
             raise ConfigurationError(f"KLANKBORD_DEFAULT_LANGUAGE must be one of {LANGUAGES}")
         if self.database_backend not in ("sqlite", "postgres"):
             raise ConfigurationError("KLANKBORD_DATABASE_URL must be sqlite:/// or postgresql://")
+        if self.smtp_security not in SMTP_SECURITY:
+            raise ConfigurationError(f"KLANKBORD_SMTP_SECURITY must be one of {SMTP_SECURITY}")
         if self.is_production:
             if len(self.secret_key) < 32:
                 raise ConfigurationError("KLANKBORD_SECRET_KEY (32+ characters) is required")

@@ -5,7 +5,7 @@ event carries the hash of the previous one in its chain, so `klankbord audit ver
 edited, inserted or deleted event. No free text goes in: `detail` holds ids and codes only.
 """
 
-from piccolo.columns import JSONB, UUID, Integer, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -32,3 +32,23 @@ class AuditHead(Table, tablename="audit_head"):
     chain = Varchar(length=64, primary_key=True)
     seq = Integer()
     hash = Varchar(length=64)
+
+
+class MailOutbox(Table, tablename="mail_outbox"):
+    """Mail waiting for delivery, written in the same transaction as the change it reports.
+
+    Not tenant-owned: only the kernel's delivery job reads it, under a system context, and a
+    tenant never lists it. The body may carry a single-use link, so it is erased once sent.
+    """
+
+    id = UUID(primary_key=True)
+    bureau = UUID(null=True, default=None)
+    dedupe_key = Varchar(length=128, null=True, default=None, unique=True)
+    recipient = Varchar(length=254)
+    subject = Varchar(length=200)
+    body = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    send_after = Timestamptz(default=TimestamptzNow())
+    attempts = Integer(default=0)
+    last_error = Varchar(length=120, default="")
+    sent_at = Timestamptz(null=True, default=None)

@@ -120,3 +120,29 @@ def test_cli_bad_configuration_clear_message(run):
     assert result.returncode == 2
     assert "KLANKBORD_DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_jobs_run_delivers_queued_mail(run, tmp_path):
+    import sqlite3
+
+    from tests.support.smtp import SmtpServer
+
+    assert run("migrate", "--quiet").returncode == 0
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        db.execute(
+            "INSERT INTO mail_outbox (id, recipient, subject, body, created_at, send_after,"
+            " attempts, last_error) VALUES ('0b0e8f5e-3c1a-4b55-9f57-6a3f1b2f9a10',"
+            " 'anna@example.org', 'Welkom', 'hallo', '2026-01-01 00:00:00+00:00',"
+            " '2026-01-01 00:00:00+00:00', 0, '')"
+        )
+    with SmtpServer() as server:
+        done = run(
+            "jobs",
+            "run",
+            KLANKBORD_SMTP_HOST="127.0.0.1",
+            KLANKBORD_SMTP_PORT=str(server.port),
+            KLANKBORD_SMTP_SECURITY="none",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "1 sent" in done.stdout
+        assert [m["Subject"] for m in server.inbox.messages] == ["Welkom"]
