@@ -52,3 +52,15 @@ class MailOutbox(Table, tablename="mail_outbox"):
     attempts = Integer(default=0)
     last_error = Varchar(length=120, default="")
     sent_at = Timestamptz(null=True, default=None)
+
+
+class RateLimit(Table, tablename="rate_limit"):
+    """Attempt counters in fixed windows, shared by every app process.
+
+    Not tenant-owned: sign-in and receipt-code attempts are counted before anyone is known.
+    `key` is a keyed hash (account, address, intake link), never the value itself.
+    """
+
+    key = Varchar(length=64, primary_key=True)
+    window_start = Integer()  # epoch seconds
+    attempts = Integer(default=0)

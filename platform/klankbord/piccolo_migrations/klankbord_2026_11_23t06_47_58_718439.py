@@ -10,7 +10,7 @@ from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-23T06:47:58:718439"
 VERSION = "1.38.0"
-DESCRIPTION = ""
+DESCRIPTION = "mail outbox"
 
 
 async def forwards():
