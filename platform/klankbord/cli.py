@@ -17,6 +17,12 @@ from klankbord import database
 from klankbord.errors import ConfigurationError, DomainError
 from klankbord.settings import Settings
 
+PASSWORD_PROBLEMS = {
+    "password.too_short": "the password needs at least 12 characters",
+    "password.too_long": "the password may have at most 256 characters",
+    "password.too_guessable": "the password is too easy to guess: choose a longer, uncommon one",
+}
+
 
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
@@ -74,10 +80,13 @@ def cmd_create_bureau(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_engine(settings, work))
 
 
-def _password() -> str:
+def _password(*personal_words: str) -> str:
+    from klankbord.passwords import password_problem
+
     password = os.environ.get("KLANKBORD_ADMIN_PASSWORD") or getpass.getpass("Password: ")
-    if len(password) < 12:
-        raise ConfigurationError("the password needs at least 12 characters")
+    problem = password_problem(password, personal_words)
+    if problem is not None:
+        raise ConfigurationError(PASSWORD_PROBLEMS[problem])
     return password
 
 
@@ -85,7 +94,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from klankbord.tenancy import system_context
     from tenants import services
 
-    password = _password()
+    password = _password(args.email, args.name)
 
     async def work() -> int:
         ctx = system_context("cli.create-admin")
