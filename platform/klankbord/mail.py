@@ -1,11 +1,11 @@
 """Outgoing mail: an outbox row written with the change it reports, delivered by a job.
 
 `enqueue` runs inside the caller's transaction, so a mail exists exactly when its change was
-committed. `deliver_pending` (the `mail` job) sends due rows over SMTP, one row locked at a
-time (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several replicas never send the same mail),
-marks them sent and erases the body: it may carry a single-use link. A failure is retried
-with a growing delay, up to `MAX_ATTEMPTS`; the recorded error names the failure, never
-the content.
+committed. `deliver_pending` (the `mail` job) sends due rows over SMTP, one at a time: a row
+is claimed under `FOR UPDATE SKIP LOCKED` (PostgreSQL) with a lease, so several replicas never
+send the same mail, then sent, marked sent, and its body erased: it may carry a single-use
+link. A failure is retried with a growing delay, up to `MAX_ATTEMPTS`; the recorded error
+names the failure, never the content.
 
 Without an SMTP host (the embedded default) a development process prints the mail so that a
 developer can follow its link; any other environment leaves it queued and logs a warning.
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(minutes=1)
+CLAIM_LEASE = timedelta(minutes=10)  # a claimed mail is not due again before this
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,13 @@ def _due(now: datetime) -> Any:
 
 
 async def _deliver_one(settings: Settings, now: datetime) -> bool | None:
-    """Claim, send and settle one due mail; None when nothing is due."""
+    """Claim, send and settle one due mail; None when nothing is due.
+
+    The claim (attempts + 1, not due again for `CLAIM_LEASE`) commits before the SMTP
+    conversation, so no database transaction or lock (the embedded SQLite engine has one per
+    process) is held while a slow server answers. A process that dies mid-send leaves the
+    claim to expire, and the mail is tried again: at least once, never lost.
+    """
     engine = database.current_engine()
     async with engine.transaction():
         query = MailOutbox.select().where(_due(now)).order_by(MailOutbox.send_after).limit(1)
@@ -108,25 +115,27 @@ async def _deliver_one(settings: Settings, now: datetime) -> bool | None:
         if not rows:
             return None
         row = rows[0]
-        try:
-            await asyncio.to_thread(_send, settings, row)
-        except (OSError, smtplib.SMTPException) as error:
-            attempts = row["attempts"] + 1
+        attempts = row["attempts"] + 1
+        await MailOutbox.update(
+            {MailOutbox.attempts: attempts, MailOutbox.send_after: now + CLAIM_LEASE}
+        ).where(MailOutbox.id == row["id"])
+    try:
+        await asyncio.to_thread(_send, settings, row)
+    except (OSError, smtplib.SMTPException) as error:
+        async with engine.transaction():
             await MailOutbox.update(
                 {
-                    MailOutbox.attempts: attempts,
                     MailOutbox.last_error: type(error).__name__[:120],
                     MailOutbox.send_after: now + BASE_DELAY * 2 ** (attempts - 1),
                 }
             ).where(MailOutbox.id == row["id"])
-            log.warning(
-                "mail %s: attempt %d failed (%s)", row["id"], attempts, type(error).__name__
-            )
-            return False
+        log.warning("mail %s: attempt %d failed (%s)", row["id"], attempts, type(error).__name__)
+        return False
+    async with engine.transaction():
         await MailOutbox.update(
-            {MailOutbox.sent_at: now, MailOutbox.body: "", MailOutbox.attempts: row["attempts"] + 1}
+            {MailOutbox.sent_at: now, MailOutbox.body: "", MailOutbox.last_error: ""}
         ).where(MailOutbox.id == row["id"])
-        return True
+    return True
 
 
 def _message(settings: Settings, row: dict[str, Any]) -> EmailMessage:

@@ -146,3 +146,36 @@ async def test_mail_no_smtp_host_in_development_printed(rollback, capsys):
 
     assert (await mail.deliver_pending(Settings(environment="development"))).sent == 1
     assert "https://example.org/token" in capsys.readouterr().out
+
+
+async def test_mail_database_free_while_smtp_server_answers_slowly(engine):
+    """No transaction (on SQLite: the process's one connection) waits on the SMTP server."""
+    import asyncio
+    import threading
+
+    database.use_engine(engine)
+    started, release = threading.Event(), threading.Event()
+
+    with SmtpServer() as server:
+        keep = server.inbox.handle_DATA
+
+        async def slow(*args):
+            started.set()
+            await asyncio.to_thread(release.wait, 10)
+            return await keep(*args)
+
+        server.inbox.handle_DATA = slow
+        async with engine.transaction():
+            await mail.enqueue("anna@example.org", "Welkom", "body", dedupe_key="slow-smtp")
+        try:
+            delivery = asyncio.create_task(mail.deliver_pending(_settings(server.port)))
+            assert await asyncio.to_thread(started.wait, 10)
+            async with asyncio.timeout(5), engine.transaction():
+                assert await MailOutbox.count().where(MailOutbox.dedupe_key == "slow-smtp") == 1
+            assert not delivery.done()
+            release.set()
+            assert (await delivery).sent == 1
+        finally:
+            release.set()
+            async with engine.transaction():
+                await MailOutbox.delete().where(MailOutbox.dedupe_key == "slow-smtp")
