@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -137,10 +138,14 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from klankbord import jobs
     from klankbord.web import create_app
 
+    # Development ticks the jobs in the web process (`make run`); elsewhere a scheduler runs
+    # `klankbord jobs run`, so that several web replicas don't all do the same work.
+    ticking = jobs.TICK_SECONDS if settings.environment == "development" else None
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, jobs_every=ticking),
         host=args.host or settings.host,
         port=args.port or settings.port,
         access_log=False,  # it would log client addresses
@@ -152,14 +157,27 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
-    from klankbord import mail
+    from klankbord import jobs
+    from klankbord.logs import configure_logging
 
-    async def work() -> int:
-        delivery = await mail.deliver_pending(settings)
-        _out(f"mail: {delivery.sent} sent, {delivery.failed} failed, {delivery.waiting} waiting")
+    configure_logging(settings)
+
+    async def once() -> int:
+        outcomes = await jobs.run_all(settings)
+        for outcome in outcomes:
+            _out(f"{outcome.job}: {'FAILED ' if outcome.failed else ''}{outcome.summary}")
+        return 1 if any(outcome.failed for outcome in outcomes) else 0
+
+    async def loop() -> int:
+        # SIGTERM (Kubernetes, systemd) and Ctrl-C end the loop between runs, not mid-mail.
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signal_number, stop.set)
+        await jobs.run_forever(settings, every=args.loop, stop=stop)
         return 0
 
-    return asyncio.run(_with_engine(settings, work))
+    return asyncio.run(_with_engine(settings, loop if args.loop else once))
 
 
 def cmd_db_provision(settings: Settings, args: argparse.Namespace) -> int:
@@ -168,6 +186,16 @@ def cmd_db_provision(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(provision_from_env())
     _out("database and roles ready")
     return 0
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("a number of seconds above 0")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,9 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser("jobs", help="background jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
-    jobs_sub.add_parser("run", help="run every job once (mail outbox)").set_defaults(
-        run=cmd_jobs_run
+    jobs_run = jobs_sub.add_parser(
+        "run", help="run every job once (mail outbox first); exit 1 if one failed"
     )
+    jobs_run.add_argument(
+        "--loop",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="keep going: run them all again SECONDS after each run, until SIGTERM",
+    )
+    jobs_run.set_defaults(run=cmd_jobs_run)
 
     provision = commands.add_parser(
         "db-provision", help="create the PostgreSQL database, owner and app roles (infra/db)"

@@ -4,11 +4,16 @@
 committed. `deliver_pending` (the `mail` job) sends due rows over SMTP, one at a time: a row
 is claimed under `FOR UPDATE SKIP LOCKED` (PostgreSQL) with a lease, so several replicas never
 send the same mail, then sent, marked sent, and its body erased: it may carry a single-use
-link. A failure is retried with a growing delay, up to `MAX_ATTEMPTS`; the recorded error
-names the failure, never the content.
+link. A failure is retried with a growing delay, up to `MAX_ATTEMPTS`; then the mail stays
+unsent for the operator. The recorded error names the failure, never the content; the log
+holds counts and row ids only.
 
-Without an SMTP host (the embedded default) a development process prints the mail so that a
-developer can follow its link; any other environment leaves it queued and logs a warning.
+Rows hold recipients' addresses, so `purge_settled` (the `mail_purge` job) removes sent and
+abandoned mail after `KEEP_SETTLED`.
+
+Without an SMTP host (the embedded default) a development process prints the mail in full so
+that a developer can follow its link. Production refuses to start without one (settings); a
+test process leaves mail queued.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
-from typing import Any
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any, Literal
 from uuid import UUID
 
 from klankbord import database
@@ -34,6 +39,12 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(minutes=1)
 CLAIM_LEASE = timedelta(minutes=10)  # a claimed mail is not due again before this
+KEEP_SETTLED = timedelta(days=30)  # sent or abandoned mail (recipient, subject) is kept this long
+
+
+# How one attempt ended: sent, failed for this mail only, or failed at the server (down,
+# TLS, login), which every following mail would meet as well.
+Attempt = Literal["sent", "mail", "server"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,16 @@ async def enqueue(
     dedupe_key: str | None = None,
     bureau: UUID | None = None,
 ) -> None:
-    """Queue a mail in the open transaction; the same `dedupe_key` twice queues it once."""
+    """Queue a mail in the open transaction; the same `dedupe_key` twice queues it once.
+
+    The duplicate check is the unique index itself (`ON CONFLICT DO NOTHING`), so two
+    transactions racing with one key never fail the caller's change.
+    """
     if database.current_engine().current_transaction.get() is None:
         raise RuntimeError("enqueue mail inside the transaction of the change it reports")
-    if dedupe_key is not None and await MailOutbox.exists().where(
-        MailOutbox.dedupe_key == dedupe_key
-    ):
-        return
+    if any(character in recipient + subject for character in "\r\n"):
+        # A line break in a header would fail every delivery attempt (or inject headers).
+        raise ValueError("mail recipient and subject are single lines")
     await MailOutbox.insert(
         MailOutbox(
             recipient=recipient,
@@ -66,14 +80,15 @@ async def enqueue(
             dedupe_key=dedupe_key,
             bureau=bureau,
         )
-    )
+    ).on_conflict(target=MailOutbox.dedupe_key, action="DO NOTHING")
 
 
 async def deliver_pending(
     settings: Settings, *, now: datetime | None = None, limit: int = 50
 ) -> Delivery:
     """Send up to `limit` due mails; safe to run in several processes at once."""
-    now = now or datetime.now(UTC)
+    # UTC always: SQLite compares the stored timestamps as text.
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     if not settings.smtp_host and settings.environment != "development":
         waiting = await MailOutbox.count().where(_due(now))
         if waiting:
@@ -84,7 +99,14 @@ async def deliver_pending(
         outcome = await _deliver_one(settings, now)
         if outcome is None:
             break
-        sent, failed = (sent + 1, failed) if outcome else (sent, failed + 1)
+        if outcome == "sent":
+            sent += 1
+            continue
+        failed += 1
+        if outcome == "server":
+            # The next mails would meet the same server: leave them their attempts, so that an
+            # outage costs only the first mail in the queue its retries.
+            break
     if sent or failed:
         log.info("mail: %d sent, %d failed", sent, failed)
     return Delivery(sent=sent, failed=failed)
@@ -98,7 +120,7 @@ def _due(now: datetime) -> Any:
     )
 
 
-async def _deliver_one(settings: Settings, now: datetime) -> bool | None:
+async def _deliver_one(settings: Settings, now: datetime) -> Attempt | None:
     """Claim, send and settle one due mail; None when nothing is due.
 
     The claim (attempts + 1, not due again for `CLAIM_LEASE`) commits before the SMTP
@@ -121,21 +143,47 @@ async def _deliver_one(settings: Settings, now: datetime) -> bool | None:
         ).where(MailOutbox.id == row["id"])
     try:
         await asyncio.to_thread(_send, settings, row)
-    except (OSError, smtplib.SMTPException) as error:
+    except Exception as error:  # noqa: BLE001 - one bad mail or server must not stop the job
+        # The type only: an SMTP reply or a header error may quote the address or content.
+        problem = type(error).__name__[:120]
         async with engine.transaction():
             await MailOutbox.update(
                 {
-                    MailOutbox.last_error: type(error).__name__[:120],
+                    MailOutbox.last_error: problem,
                     MailOutbox.send_after: now + BASE_DELAY * 2 ** (attempts - 1),
                 }
             ).where(MailOutbox.id == row["id"])
-        log.warning("mail %s: attempt %d failed (%s)", row["id"], attempts, type(error).__name__)
-        return False
+        if attempts >= MAX_ATTEMPTS:
+            log.error("mail %s: not sent after %d attempts (%s)", row["id"], attempts, problem)
+        else:
+            log.warning("mail %s: attempt %d failed (%s)", row["id"], attempts, problem)
+        # SMTPException is an OSError too; only these refusals concern this one mail.
+        this_mail = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+        if isinstance(error, OSError) and not isinstance(error, this_mail):
+            return "server"
+        return "mail"
     async with engine.transaction():
         await MailOutbox.update(
             {MailOutbox.sent_at: now, MailOutbox.body: "", MailOutbox.last_error: ""}
         ).where(MailOutbox.id == row["id"])
-    return True
+    return "sent"
+
+
+async def purge_settled(*, now: datetime | None = None) -> int:
+    """Remove mail sent, or abandoned, more than `KEEP_SETTLED` ago; the number removed."""
+    cutoff = (now or datetime.now(UTC)).astimezone(UTC) - KEEP_SETTLED
+    async with database.current_engine().transaction():
+        removed = await (
+            MailOutbox.delete()
+            .where(
+                (MailOutbox.created_at < cutoff)
+                & (MailOutbox.sent_at.is_not_null() | (MailOutbox.attempts >= MAX_ATTEMPTS))
+            )
+            .returning(MailOutbox.id)
+        )
+    if removed:
+        log.info("mail: %d sent or abandoned mails removed", len(removed))
+    return len(removed)
 
 
 def _message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
@@ -143,7 +191,10 @@ def _message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
     message["From"] = settings.mail_from
     message["To"] = row["recipient"]
     message["Subject"] = row["subject"]
-    message["Message-ID"] = make_msgid(domain="klankbord")
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # The sender's domain: relays and spam filters distrust a Message-ID from nowhere.
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(row["body"])
     return message
 
@@ -151,7 +202,11 @@ def _message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
 def _send(settings: Settings, row: dict[str, Any]) -> None:
     message = _message(settings, row)
     if not settings.smtp_host:  # development only (see deliver_pending)
-        sys.stdout.write(f"--- mail (not sent: no KLANKBORD_SMTP_HOST) ---\n{message}\n---\n")
+        # The body as written, not transfer-encoded: quoted-printable would break long links.
+        headers = "".join(f"{name}: {message[name]}\n" for name in ("From", "To", "Subject"))
+        sys.stdout.write(
+            f"--- mail (not sent: no KLANKBORD_SMTP_HOST) ---\n{headers}\n{row['body']}\n---\n"
+        )
         return
     context = ssl.create_default_context()
     smtp: smtplib.SMTP

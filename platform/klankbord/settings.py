@@ -36,8 +36,8 @@ class Settings:
     default_language: str = "nl"
     database_pool_size: int = 10
     log_level: str = "INFO"
-    # Mail: an empty SMTP host is the embedded default (mail is printed to the log, never in
-    # production). Links in mail start with base_url.
+    # Mail: an empty SMTP host is the embedded default (development prints mail; production
+    # refuses to start without a host). Links in mail start with base_url.
     base_url: str = "http://127.0.0.1:8000"
     smtp_host: str = ""
     smtp_port: int = 587
@@ -87,11 +87,22 @@ class Settings:
             raise ConfigurationError("KLANKBORD_DATABASE_URL must be sqlite:/// or postgresql://")
         if self.smtp_security not in SMTP_SECURITY:
             raise ConfigurationError(f"KLANKBORD_SMTP_SECURITY must be one of {SMTP_SECURITY}")
+        base_url = urlsplit(self.base_url)
+        if base_url.scheme not in ("http", "https") or not base_url.hostname:
+            # Every link in every mail starts with it.
+            raise ConfigurationError("KLANKBORD_BASE_URL must be an http:// or https:// address")
         if self.is_production:
             if len(self.secret_key) < 32:
                 raise ConfigurationError("KLANKBORD_SECRET_KEY (32+ characters) is required")
             if self.database_backend != "postgres":
                 raise ConfigurationError("production runs on PostgreSQL")
+            if not self.smtp_host:
+                # Staff invitations and password resets would wait in the outbox forever.
+                raise ConfigurationError("KLANKBORD_SMTP_HOST is required in production")
+            if self.smtp_username and self.smtp_security == "none":
+                raise ConfigurationError(
+                    "KLANKBORD_SMTP_SECURITY=none would send the SMTP password in clear text"
+                )
 
     @property
     def is_production(self) -> bool:

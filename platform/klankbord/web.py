@@ -15,7 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
 
-from klankbord import database, routes
+from klankbord import database, jobs, routes
 from klankbord.auth import session_middleware
 from klankbord.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
 from klankbord.logs import configure_logging
@@ -26,21 +26,35 @@ from klankbord.templating import make_environment, page
 log = logging.getLogger("klankbord.web")
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine[Any] | None = None) -> Litestar:
-    """The web app. With `engine` (tests, benchmarks) the caller owns and binds the engine."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine[Any] | None = None,
+    jobs_every: float | None = None,
+) -> Litestar:
+    """The web app. With `engine` (tests, benchmarks) the caller owns and binds the engine.
+
+    With `jobs_every` the background jobs also run in this process, every so many seconds,
+    for as long as the app lives (development: `klankbord serve` under `make run`).
+    """
     settings = settings or Settings.from_env()
     configure_logging(settings)
     owned = engine is None
     app_engine = engine or database.make_engine(
         settings.database_url, pool_size=settings.database_pool_size
     )
+    ticker = jobs.Ticker(settings, every=jobs_every) if jobs_every else None
 
     async def startup(app: Litestar) -> None:
         database.use_engine(app_engine)
         if owned:
             await database.open_engine(app_engine)
+        if ticker is not None:
+            ticker.start()
 
     async def shutdown(app: Litestar) -> None:
+        if ticker is not None:
+            await ticker.stop()
         if owned:
             await database.close_engine(app_engine)
 

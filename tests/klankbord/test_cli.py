@@ -110,6 +110,7 @@ def test_cli_seed_demo_production_refused(run):
         KLANKBORD_ENV="production",
         KLANKBORD_SECRET_KEY="s" * 40,
         KLANKBORD_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
+        KLANKBORD_SMTP_HOST="smtp.example.org",
     )
     assert result.returncode == 2
     assert "never seeded in production" in result.stderr

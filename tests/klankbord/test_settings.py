@@ -29,6 +29,7 @@ def test_settings_environment_variables_read():
             "KLANKBORD_SECRET_KEY": "x" * 40,
             "KLANKBORD_PORT": "9000",
             "KLANKBORD_DEFAULT_LANGUAGE": "fr",
+            "KLANKBORD_SMTP_HOST": "smtp.example.org",
         }
     )
     assert settings.database_backend == "postgres"
