@@ -157,7 +157,7 @@ def sign_in(
 ) -> Callable[[str], Awaitable[httpx.AsyncClient]]:
     """`await sign_in("counsellor_A1")`: the client now carries that person's session."""
     from klankbord.auth import SESSION_COOKIE
-    from tenants.services import start_session
+    from tenants.accounts import start_session
 
     async def as_user(key: str) -> httpx.AsyncClient:
         token = await start_session(world.users[key])

@@ -22,7 +22,7 @@ from benchmarks.seed import seed_bureau
 from benchmarks.server import serve
 from klankbord.auth import SESSION_COOKIE
 from tenants.access import PAGE_SIZE
-from tenants.services import start_session
+from tenants.accounts import start_session
 
 PATH = "/api/v1/organisations"
 P99_LIMIT_MS = 100.0

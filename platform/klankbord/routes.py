@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Request, get
 from litestar.params import FromQuery
@@ -11,6 +10,7 @@ from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from klankbord import database, i18n
+from klankbord.auth import local_path
 from klankbord.settings import LANGUAGES
 from klankbord.templating import page
 
@@ -27,10 +27,7 @@ async def choose_language(
     next: FromQuery[str] = "/",  # noqa: A002
 ) -> Redirect:
     """Remember the chosen language (a preference cookie, not a tracker) and go back."""
-    target = urlsplit(next)
-    # Only a path on this site: never an open redirect.
-    safe = next if next.startswith("/") and not next.startswith("//") and not target.netloc else "/"
-    response = Redirect(path=safe)
+    response = Redirect(path=local_path(next))
     if lang in LANGUAGES:
         response.set_cookie(
             i18n.COOKIE,

@@ -8,11 +8,20 @@ token or receipt code must not end up in a log file.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from typing import Any, cast
 
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
+from litestar.exceptions import PermissionDeniedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from markupsafe import Markup
 
 CSP = "; ".join(
     [
@@ -87,3 +96,92 @@ def _route_template(scope: Scope) -> str:
     # The template (e.g. /r/{token}), never the path itself: it may hold a token.
     template = scope.get("path_template")
     return template if isinstance(template, str) else "(unmatched)"
+
+
+# --- CSRF ---------------------------------------------------------------------------------
+#
+# Double submit with a signed token: a state-changing request must carry, in the form field
+# `_csrf_token` or the `x-csrftoken` header, the value of the `klankbord_csrf` cookie, and
+# that value must carry our HMAC (a cookie planted from elsewhere does not pass). The cookie
+# is HttpOnly and set only when a page renders a form (`csrf_input()` in a template): a page
+# without a form, a reporter's page among them, sets no cookie at all.
+
+CSRF_COOKIE = "klankbord_csrf"
+CSRF_FIELD = "_csrf_token"
+CSRF_HEADER = "x-csrftoken"
+_CSRF_NEW = "klankbord.csrf_new"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class Csrf:
+    def __init__(self, secret: bytes, *, secure: bool, exclude: tuple[str, ...] = ()) -> None:
+        self._secret = secret
+        self._secure = secure
+        self._exclude = exclude
+
+    def _sign(self, nonce: str) -> str:
+        return hmac.new(self._secret, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def _valid(self, token: str | None) -> bool:
+        if not token or len(token) != 128:
+            return False
+        return hmac.compare_digest(self._sign(token[:64]), token[64:])
+
+    def token(self, scope: Scope) -> str:
+        """The token for a form on this page; a new one (and its cookie) when none is valid."""
+        state = cast(dict[str, Any], scope)
+        current = ASGIConnection(scope).cookies.get(CSRF_COOKIE)
+        if self._valid(current):
+            return cast(str, current)
+        if _CSRF_NEW not in state:
+            nonce = secrets.token_hex(32)
+            state[_CSRF_NEW] = nonce + self._sign(nonce)
+        return cast(str, state[_CSRF_NEW])
+
+    def input(self, scope: Scope) -> Markup:
+        return Markup('<input type="hidden" name="{}" value="{}">').format(
+            CSRF_FIELD, self.token(scope)
+        )
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        async def check(scope: Scope, receive: Receive, send: Send) -> None:
+            if (
+                scope["type"] == ScopeType.HTTP
+                and scope.get("method", "GET") not in _SAFE_METHODS
+                and not scope["path"].startswith(self._exclude)
+            ):
+                request: Request[Any, Any, Any] = Request(scope, receive)
+                cookie = request.cookies.get(CSRF_COOKIE)
+                sent = request.headers.get(CSRF_HEADER)
+                if not sent and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+                    value = (await request.form()).get(CSRF_FIELD)
+                    sent = value if isinstance(value, str) else None
+                if not (
+                    cookie and sent and self._valid(cookie) and hmac.compare_digest(cookie, sent)
+                ):
+                    raise PermissionDeniedException("csrf")
+            await app(scope, receive, send)
+
+        return check
+
+    def set_cookie_hook(self) -> Any:
+        """A `before_send` hook: the cookie for a token that a page handed out."""
+
+        async def before_send(message: Message, scope: Scope) -> None:
+            token = cast(dict[str, Any], scope).get(_CSRF_NEW)
+            if message["type"] != "http.response.start" or token is None:
+                return
+            cookie = Cookie(
+                key=CSRF_COOKIE,
+                value=token,
+                path="/",
+                secure=self._secure,
+                httponly=True,
+                samesite="lax",
+            )
+            headers = list(message.get("headers", []))
+            headers.append((b"set-cookie", cookie.to_header(header="").encode()))
+            message["headers"] = headers
+
+        return before_send

@@ -45,6 +45,10 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_security: str = "starttls"
     mail_from: str = "Klankbord <no-reply@localhost>"
+    # Staff sessions: signed out after this long without a request, and after this long
+    # in any case.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +78,16 @@ class Settings:
             smtp_password=get("KLANKBORD_SMTP_PASSWORD", ""),
             smtp_security=get("KLANKBORD_SMTP_SECURITY", defaults.smtp_security),
             mail_from=get("KLANKBORD_MAIL_FROM", defaults.mail_from),
+            session_idle_minutes=_int(
+                get("KLANKBORD_SESSION_IDLE_MINUTES"),
+                defaults.session_idle_minutes,
+                "KLANKBORD_SESSION_IDLE_MINUTES",
+            ),
+            session_absolute_hours=_int(
+                get("KLANKBORD_SESSION_ABSOLUTE_HOURS"),
+                defaults.session_absolute_hours,
+                "KLANKBORD_SESSION_ABSOLUTE_HOURS",
+            ),
         )
         settings.validate()
         return settings
@@ -87,6 +101,10 @@ class Settings:
             raise ConfigurationError("KLANKBORD_DATABASE_URL must be sqlite:/// or postgresql://")
         if self.smtp_security not in SMTP_SECURITY:
             raise ConfigurationError(f"KLANKBORD_SMTP_SECURITY must be one of {SMTP_SECURITY}")
+        if not 1 <= self.session_idle_minutes <= 24 * 60:
+            raise ConfigurationError("KLANKBORD_SESSION_IDLE_MINUTES must be 1..1440")
+        if not 1 <= self.session_absolute_hours <= 7 * 24:
+            raise ConfigurationError("KLANKBORD_SESSION_ABSOLUTE_HOURS must be 1..168")
         base_url = urlsplit(self.base_url)
         if base_url.scheme not in ("http", "https") or not base_url.hostname:
             # Every link in every mail starts with it.
@@ -122,6 +140,19 @@ class Settings:
         """The file behind a `sqlite:///absolute/or/relative` URL."""
         path = Path(self.database_url.removeprefix("sqlite:///"))
         return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def server_key(self) -> str:
+        """The key sealed secrets and keyed hashes derive from. Tests without one get a fixed
+        key; everywhere else it comes from KLANKBORD_SECRET_KEY (`make run` writes one)."""
+        if len(self.secret_key) >= 32:
+            return self.secret_key
+        if self.environment == "test":
+            return "test-only-server-key-never-used-outside-the-test-suite"
+        raise ConfigurationError(
+            "KLANKBORD_SECRET_KEY (32+ characters) is required; `make run` writes one to"
+            " var/secrets.env"
+        )
 
     @property
     def cookies_secure(self) -> bool:

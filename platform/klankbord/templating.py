@@ -67,6 +67,9 @@ def page(
             "language": language,
             "request_path": request.url.path,
             "principal": request.scope.get("user"),
+            # A form's hidden CSRF field; calling it is what sets the cookie (pages without a
+            # form set none).
+            "csrf_input": lambda: request.app.state.csrf.input(request.scope),
             **context,
         },
     )

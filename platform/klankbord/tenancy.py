@@ -44,6 +44,7 @@ class Scope(StrEnum):
     TENANT = "tenant"
     PLATFORM = "platform"
     SYSTEM = "system"
+    LOGIN = "login"  # before anyone is known: one row found by what the person typed
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,32 @@ class TableScope:
     organisation: str | None
     bureau: str | None
     owner: str | None
+    login: str | None = None
+
+    @property
+    def owner_only(self) -> bool:
+        return self.organisation is None and self.bureau is None and self.owner is not None
 
 
 TableT = TypeVar("TableT", bound=type[Table])
 
 
 def tenant_owned(
-    *, organisation: str | None = None, bureau: str | None = None, owner: str | None = None
+    *,
+    organisation: str | None = None,
+    bureau: str | None = None,
+    owner: str | None = None,
+    login: str | None = None,
 ) -> Callable[[TableT], TableT]:
-    """Declare which columns scope a table. A table without this cannot be `scoped()`."""
+    """Declare which columns scope a table. A table without this cannot be `scoped()`.
+
+    `owner` alone (no bureau, no organisation): rows private to one staff member, whatever
+    their role (their TOTP secret). `login`: the column a login context may look one row up
+    by (an e-mail address), read-only.
+    """
 
     def declare(table: TableT) -> TableT:
-        table._klankbord_scope = TableScope(organisation, bureau, owner)  # type: ignore[attr-defined]
+        table._klankbord_scope = TableScope(organisation, bureau, owner, login)  # type: ignore[attr-defined]
         return table
 
     return declare
@@ -84,6 +99,7 @@ class TenantContext:
     bureau_admin: bool = False
     organisation_roles: tuple[tuple[UUID, Role], ...] = ()
     reason: str = ""
+    login_key: str = field(default="", repr=False)
     _roles: dict[UUID, Role] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +144,7 @@ def _replace(ctx: TenantContext, **changes: Any) -> TenantContext:
             "bureau_admin",
             "organisation_roles",
             "reason",
+            "login_key",
         )
     }
     values.update(changes)
@@ -170,6 +187,15 @@ def system_context(reason: str) -> TenantContext:
     return TenantContext(principal=f"system:{reason}", scope=Scope.SYSTEM, reason=reason)
 
 
+def login_context(key: str) -> TenantContext:
+    """Sees one row of the tables declared with `login=`: the one whose login column equals
+    `key` (a normalised e-mail address, a provider id). For sign-in before anyone is known;
+    not audited (every anonymous attempt would write to the chain), and read-only."""
+    if not key:
+        raise ValueError("a login context needs a key")
+    return TenantContext(principal="login", scope=Scope.LOGIN, login_key=key)
+
+
 # --- the filter ---------------------------------------------------------------------------
 
 QueryT = TypeVar("QueryT")
@@ -188,6 +214,14 @@ def tenant_filter(table: type[Table], ctx: TenantContext) -> Where | And | Or | 
     declared = table_scope(table)
     if ctx.scope is Scope.SYSTEM:
         return None
+    if ctx.scope is Scope.LOGIN:
+        login_column = _column(table, declared.login)
+        return _nothing() if login_column is None else login_column == ctx.login_key
+    if declared.owner_only:
+        owner = _column(table, declared.owner)
+        if owner is None or ctx.staff_user_id is None:
+            return _nothing()
+        return owner == ctx.staff_user_id
     if ctx.scope is Scope.PLATFORM:
         return None if declared.organisation is None else _nothing()
 
@@ -226,6 +260,8 @@ def check_may_write(
     """For inserts, which have no WHERE: refuse a row outside the context, as not-found."""
     if ctx.scope is Scope.SYSTEM:
         return
+    if ctx.scope is Scope.LOGIN:
+        raise NotFound()
     if ctx.scope is Scope.PLATFORM:
         if organisation_id is None:
             return
@@ -303,12 +339,13 @@ async def _set_database_context(ctx: TenantContext) -> None:
     await database.fetch(
         "SELECT set_config('app.scope', {}, true), set_config('app.bureau_id', {}, true),"
         " set_config('app.bureau_admin', {}, true), set_config('app.organisation_ids', {}, true),"
-        " set_config('app.staff_user_id', {}, true)",
+        " set_config('app.staff_user_id', {}, true), set_config('app.login_key', {}, true)",
         ctx.scope.value,
         str(ctx.bureau_id) if ctx.bureau_id else "",
         "on" if ctx.bureau_admin else "off",
         ",".join(sorted(str(i) for i in ctx.organisation_ids)),
         str(ctx.staff_user_id) if ctx.staff_user_id else "",
+        ctx.login_key,
     )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import traceback
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
@@ -19,7 +21,8 @@ from klankbord import database, jobs, routes
 from klankbord.auth import session_middleware
 from klankbord.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
 from klankbord.logs import configure_logging
-from klankbord.security import security_headers_hook, timing_middleware
+from klankbord.secretbox import SecretBox
+from klankbord.security import Csrf, security_headers_hook, timing_middleware
 from klankbord.settings import Settings
 from klankbord.templating import make_environment, page
 
@@ -39,6 +42,10 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    box = SecretBox(settings.server_key)
+    csrf = Csrf(
+        bytes.fromhex(box.keyed_hash("csrf", "form tokens")), secure=settings.cookies_secure
+    )
     owned = engine is None
     app_engine = engine or database.make_engine(
         settings.database_url, pool_size=settings.database_pool_size
@@ -59,19 +66,23 @@ def create_app(
             await database.close_engine(app_engine)
 
     from tenants import routes as tenant_routes
+    from tenants import invitation_routes, sign_in_routes, sso_routes
 
     app = Litestar(
         route_handlers=[
             *routes.ROUTES,
             *tenant_routes.ROUTES,
+            *sign_in_routes.ROUTES,
+            *invitation_routes.ROUTES,
+            *sso_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"
             ),
         ],
         on_startup=[startup],
         on_shutdown=[shutdown],
-        middleware=[timing_middleware, session_middleware],
-        before_send=[security_headers_hook(hsts=settings.is_production)],
+        middleware=[timing_middleware, csrf.middleware, session_middleware],
+        before_send=[csrf.set_cookie_hook(), security_headers_hook(hsts=settings.is_production)],
         template_config=TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(make_environment(settings))
         ),
@@ -89,6 +100,8 @@ def create_app(
         debug=False,
     )
     app.state.settings = settings
+    app.state.secret_box = box
+    app.state.csrf = csrf
     return app
 
 
@@ -105,6 +118,10 @@ def _error(request: Request[Any, Any, Any], status: int, code: str) -> Response[
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     """The one mapping from domain errors to responses."""
     if isinstance(exc, NotAuthenticated):
+        if not _wants_json(request) and request.method == "GET":
+            # A page: to the sign-in, and back here afterwards.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return Redirect(path=f"/sign-in?next={quote(target, safe='')}", status_code=303)
         return _error(request, 401, exc.code)
     if isinstance(exc, (NotFound, PermissionDenied)):
         return _error(request, exc.status, exc.code)

@@ -4,12 +4,36 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffSession, StaffUser
+from tenants.tables import (
+    Bureau,
+    IntakeLink,
+    Membership,
+    OidcLogin,
+    OidcProvider,
+    Organisation,
+    StaffRecoveryCode,
+    StaffSession,
+    StaffToken,
+    StaffTotp,
+    StaffUser,
+)
 
 APP_CONFIG = AppConfig(
     app_name="tenants",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Bureau, Organisation, StaffUser, Membership, IntakeLink, StaffSession],
+    table_classes=[
+        Bureau,
+        Organisation,
+        StaffUser,
+        Membership,
+        IntakeLink,
+        StaffSession,
+        StaffTotp,
+        StaffRecoveryCode,
+        StaffToken,
+        OidcProvider,
+        OidcLogin,
+    ],
     migration_dependencies=["klankbord.piccolo_app"],
     commands=[],
 )

@@ -1,4 +1,4 @@
-"""Tenancy verbs: create bureaus, organisations, staff, memberships, intake links; sessions.
+"""Tenancy verbs: create bureaus, organisations, staff, memberships, intake links.
 
 Context first, keyword-only after; each verb runs inside `tenant_transaction(ctx)` (it joins
 the caller's) and writes an audit event. Nothing here imports the web framework.
@@ -6,30 +6,22 @@ the caller's) and writes an audit event. Nothing here imports the web framework.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from klankbord import audit
 from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
 from klankbord.passwords import hash_password
 from klankbord.tenancy import (
-    Role,
     Scope,
     TenantContext,
     check_may_write,
-    platform_context,
-    principal_context,
     scoped,
-    staff_context,
     tenant_transaction,
 )
 from tenants.access import access_bureau, access_organisation
 from tenants.choices import AnonymityMode, Country, MembershipRole, Procedure
-from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffSession, StaffUser
-
-SESSION_LIFETIME = timedelta(hours=12)
+from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffUser
 
 
 async def find_bureau(ctx: TenantContext, *, name: str) -> UUID | None:
@@ -222,63 +214,3 @@ async def create_intake_link(
             detail={"procedure": procedure.value},
         )
         return token
-
-
-# --- sessions -----------------------------------------------------------------------------
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def start_session(staff_user_id: UUID) -> str:
-    """A new server-side session; returns the cookie token (only its hash is stored)."""
-    token = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
-    await StaffSession.insert(
-        StaffSession(
-            token_hash=_token_hash(token),
-            staff_user=staff_user_id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + SESSION_LIFETIME,
-        )
-    )
-    return token
-
-
-async def end_session(token: str) -> None:
-    await StaffSession.delete().where(StaffSession.token_hash == _token_hash(token))
-
-
-async def context_for_session(token: str) -> TenantContext | None:
-    """The principal behind a session cookie, with its bureau and memberships; None when the
-    session is unknown, expired, or its user inactive."""
-    session = (
-        await StaffSession.select(StaffSession.staff_user, StaffSession.expires_at)
-        .where(StaffSession.token_hash == _token_hash(token))
-        .first()
-    )
-    if session is None or session["expires_at"] <= datetime.now(UTC):
-        return None
-    staff_user_id: UUID = session["staff_user"]
-    lookup = principal_context(staff_user_id)
-    async with tenant_transaction(lookup):
-        user = (
-            await scoped(StaffUser.select(), StaffUser, lookup)
-            .where(StaffUser.id == staff_user_id)
-            .first()
-        )
-        if user is None or not user["active"]:
-            return None
-        memberships = await scoped(
-            Membership.select(Membership.organisation, Membership.role), Membership, lookup
-        ).where(Membership.staff_user == staff_user_id)
-    if user["is_platform_operator"]:
-        return platform_context(staff_user_id)
-    return staff_context(
-        staff_user_id=staff_user_id,
-        bureau_id=user["bureau"],
-        bureau_admin=user["is_bureau_admin"],
-        organisation_roles=[(m["organisation"], Role(m["role"])) for m in memberships],
-    )

@@ -6,9 +6,11 @@ security (migration `rls`) enforces the same rule a second time.
 
 from piccolo.columns import (
     UUID,
+    BigInt,
     Boolean,
     ForeignKey,
     Integer,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -25,9 +27,14 @@ __all__ = [
     "IntakeLink",
     "Membership",
     "MembershipRole",
+    "OidcLogin",
+    "OidcProvider",
     "Organisation",
     "Procedure",
+    "StaffRecoveryCode",
     "StaffSession",
+    "StaffToken",
+    "StaffTotp",
     "StaffUser",
 ]
 
@@ -51,9 +58,13 @@ class Organisation(Table, tablename="organisation"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(bureau="bureau", owner="id")
+@tenant_owned(bureau="bureau", owner="id", login="email")
 class StaffUser(Table, tablename="staff_user"):
-    """A bureau's staff member, or (bureau empty) a platform operator."""
+    """A bureau's staff member, or (bureau empty) a platform operator.
+
+    Invited staff have no password until they accept; `oidc_issuer`/`oidc_subject` link the
+    account to its identity at the bureau's provider after the first single sign-on.
+    """
 
     id = UUID(primary_key=True)
     bureau = ForeignKey(Bureau, null=True, index=True)
@@ -64,6 +75,8 @@ class StaffUser(Table, tablename="staff_user"):
     is_platform_operator = Boolean(default=False)
     language = Varchar(length=2, default="nl")
     active = Boolean(default=True)
+    oidc_issuer = Varchar(length=500, null=True, default=None)
+    oidc_subject = Varchar(length=255, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -93,11 +106,85 @@ class IntakeLink(Table, tablename="intake_link"):
 
 class StaffSession(Table, tablename="staff_session"):
     """Server-side staff sessions. Not tenant-owned: it is read before any tenant context
-    exists, and holds only the SHA-256 of the cookie token, the user id and times."""
+    exists, and holds only the SHA-256 of the cookie token, the user id, a stage and times.
+
+    `stage`: "password_ok" (the second factor is still due), "needs_enrolment" (no TOTP yet),
+    "full" (signed in). Only a full session gives a tenant context.
+    """
 
     id = UUID(primary_key=True)
     token_hash = Varchar(length=64, unique=True)
     staff_user = ForeignKey(StaffUser, index=True)
+    stage = Varchar(length=24, default="password_ok")
+    next_path = Varchar(length=500, default="/")
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+
+
+@tenant_owned(owner="staff_user")
+class StaffTotp(Table, tablename="staff_totp"):
+    """A staff member's TOTP secret (sealed with `SecretBox`, context "totp:<user id>") and
+    the time step of the last accepted code, so a code is never accepted twice. Private to
+    its owner: not even a bureau admin reads it."""
+
+    id = UUID(primary_key=True)
+    staff_user = ForeignKey(StaffUser, unique=True)
+    secret_sealed = Text(secret=True)
+    confirmed_at = Timestamptz(null=True, default=None)
+    last_step = BigInt(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(owner="staff_user")
+class StaffRecoveryCode(Table, tablename="staff_recovery_code"):
+    """One-time recovery codes, as keyed hashes; a used code is deleted."""
+
+    id = UUID(primary_key=True)
+    staff_user = ForeignKey(StaffUser, index=True)
+    code_hash = Varchar(length=64)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffToken(Table, tablename="staff_token"):
+    """Single-use links sent by mail: invitations (7 days) and password resets (30 minutes).
+    Not tenant-owned: followed before anyone is signed in; holds only the SHA-256 of the
+    token, the user id, the purpose and times."""
+
+    id = UUID(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    staff_user = ForeignKey(StaffUser, index=True)
+    purpose = Varchar(length=16)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+@tenant_owned(bureau="bureau", login="id")
+class OidcProvider(Table, tablename="oidc_provider"):
+    """A bureau's identity provider for single sign-on (one per bureau); the client secret is
+    sealed with `SecretBox` (context "oidc:<bureau id>")."""
+
+    id = UUID(primary_key=True)
+    bureau = ForeignKey(Bureau, unique=True)
+    issuer = Varchar(length=500)
+    client_id = Varchar(length=255)
+    client_secret_sealed = Text(secret=True)
+    enabled = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class OidcLogin(Table, tablename="oidc_login"):
+    """A single sign-on attempt between leaving for the provider and coming back (10 minutes).
+    Not tenant-owned: found by the SHA-256 of its state; the nonce and PKCE verifier are
+    sealed."""
+
+    id = UUID(primary_key=True)
+    state_hash = Varchar(length=64, unique=True)
+    provider = ForeignKey(OidcProvider, index=True)
+    browser_hash = Varchar(length=64)
+    sealed = Text(secret=True)
+    next_path = Varchar(length=500, default="/")
+    created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()

@@ -42,7 +42,9 @@ TENANT_TABLES = (
 # before any context exists (to build it) and holds only token hashes, user ids and times;
 # mail_outbox is a delivery queue only the kernel's mail job reads, never listed to a tenant;
 # rate_limit counts attempts before anyone is known, under keyed hashes only.
-WITHOUT_RLS = frozenset({"migration", "staff_session", "mail_outbox", "rate_limit"})
+WITHOUT_RLS = frozenset(
+    {"migration", "staff_session", "staff_token", "oidc_login", "mail_outbox", "rate_limit"}
+)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID, uuid4
 
 import httpx
@@ -65,9 +66,18 @@ VISIBLE: dict[str, tuple[str, ...]] = {
     "operator": (),
 }
 
-# Routes without tenant data, by exact path or prefix.
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/language", "/schema"})
-PUBLIC_PREFIXES = ("/static/", "/schema/")
+# Routes without tenant data, by exact path or prefix. The sign-in pages work on the session
+# being signed in (its stage), never on tenant data: tests/tenants/test_sign_in.py.
+PUBLIC_PATHS = frozenset(
+    {"/", "/healthz", "/readyz", "/language", "/schema", "/sign-in", "/sign-out"}
+)
+PUBLIC_PREFIXES = ("/static/", "/schema/", "/sign-in/")
+
+# The signed-in principal's own account: no tenant data, no ids in the path; every role gets
+# its own page (tests/tenants/test_sign_in.py checks what it shows and changes).
+OWN_ACCOUNT_PATHS = frozenset(
+    {"/account", "/account/sign-out-everywhere", "/account/recovery-codes"}
+)
 
 
 def _organisation_names(world: World, role: str) -> list[str]:
@@ -117,7 +127,7 @@ def _collection_app() -> Litestar:
 
 
 def _is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or path in OWN_ACCOUNT_PATHS
 
 
 def _parameters(path: str) -> list[str]:
@@ -330,11 +340,26 @@ async def test_route_matrix_listing_no_foreign_names(path: str, role: str, app, 
 
 @pytest.mark.parametrize(("method", "path"), list(_signed_out_cases()))
 async def test_route_matrix_signed_out_401(method: str, path: str, client, world):
+    """Signed out: the API answers 401; a page sends the browser to the sign-in, which
+    brings it back to the same address afterwards."""
     url = _url(path, _ids_of(world, path, "B1"))
     response = await _request(client, world, method, path, url, "")
-    assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+    if path.startswith("/api/") or method not in SAFE_METHODS:
+        assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+    else:
+        assert response.status_code == 303, f"{method} {path}: {response.status_code}"
+        assert response.headers["location"] == f"/sign-in?next={quote(url, safe='')}"
     markers = [m for key in world.organisations for m in _markers(world, key)]
     assert not _leaks(response, markers)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_route_matrix_own_account_shows_no_tenant_data(role: str, world, sign_in):
+    client = await sign_in(role)
+    response = await client.get("/account")
+    assert response.status_code == 200
+    markers = [m for key in world.organisations for m in _markers(world, key)]
+    assert not _leaks(response, markers), role
 
 
 # --- the matrix itself --------------------------------------------------------------------
@@ -372,7 +397,7 @@ def test_route_matrix_every_route_covered(app):
 def test_route_matrix_known_routes_still_exist(app):
     """Stale entries hide mistakes: every listed path must still be a route."""
     paths = {route.path for route in app.routes}
-    stale = [p for p in [*PUBLIC_PATHS, *LISTINGS] if p not in paths]
+    stale = [p for p in [*PUBLIC_PATHS, *LISTINGS, *OWN_ACCOUNT_PATHS] if p not in paths]
     stale += [p for p in PUBLIC_PREFIXES if not any(path.startswith(p) for path in paths)]
     stale += [f"{m} {p}" for m, p in PARAMETERLESS_WRITES if p not in paths]
     assert not stale, f"listed in the isolation matrix but no longer routes: {stale}"

@@ -48,9 +48,10 @@ async def test_unknown_api_path_json_not_found(client):
     assert response.json() == {"error": "not_found"}
 
 
-async def test_staff_page_without_session_401(client):
-    response = await client.get("/organisations")
-    assert response.status_code == 401
+async def test_staff_page_without_session_to_sign_in_api_401(client):
+    response = await client.get("/organisations?page_number=2")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Forganisations%3Fpage_number%3D2"
     api = await client.get("/api/v1/organisations")
     assert api.status_code == 401
     assert api.json() == {"error": "not_authenticated"}

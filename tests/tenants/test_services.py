@@ -8,7 +8,7 @@ import pytest
 
 from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
 from klankbord.tenancy import Role, Scope, system_context, tenant_transaction
-from tenants import services
+from tenants import accounts, services
 from tenants.choices import Procedure
 from tenants.tables import StaffSession, StaffUser
 
@@ -91,8 +91,8 @@ async def test_create_staff_user_duplicate_email_conflict(rollback, world):
 
 
 async def test_session_counsellor_context_has_memberships(rollback, world):
-    token = await services.start_session(world.users["counsellor_A1"])
-    ctx = await services.context_for_session(token)
+    token = await accounts.start_session(world.users["counsellor_A1"])
+    ctx = await accounts.context_for_session(token)
     assert ctx is not None
     assert ctx.scope is Scope.TENANT
     assert ctx.bureau_id == world.bureaus["A"]
@@ -101,35 +101,35 @@ async def test_session_counsellor_context_has_memberships(rollback, world):
 
 
 async def test_session_admin_and_operator_contexts(rollback, world):
-    admin = await services.context_for_session(await services.start_session(world.users["admin_A"]))
+    admin = await accounts.context_for_session(await accounts.start_session(world.users["admin_A"]))
     assert admin is not None and admin.bureau_admin and admin.bureau_id == world.bureaus["A"]
-    operator = await services.context_for_session(
-        await services.start_session(world.users["operator"])
+    operator = await accounts.context_for_session(
+        await accounts.start_session(world.users["operator"])
     )
     assert operator is not None and operator.scope is Scope.PLATFORM
 
 
 async def test_session_unknown_ended_expired_inactive_none(rollback, world):
-    assert await services.context_for_session("not-a-token") is None
-    token = await services.start_session(world.users["counsellor_A1"])
-    await services.end_session(token)
-    assert await services.context_for_session(token) is None
+    assert await accounts.context_for_session("not-a-token") is None
+    token = await accounts.start_session(world.users["counsellor_A1"])
+    await accounts.end_session(token)
+    assert await accounts.context_for_session(token) is None
 
-    expired = await services.start_session(world.users["counsellor_A1"])
+    expired = await accounts.start_session(world.users["counsellor_A1"])
     await StaffSession.update(
         {StaffSession.expires_at: datetime.now(UTC) - timedelta(seconds=1)}, force=True
     )
-    assert await services.context_for_session(expired) is None
+    assert await accounts.context_for_session(expired) is None
 
-    token = await services.start_session(world.users["contact_A1"])
+    token = await accounts.start_session(world.users["contact_A1"])
     async with tenant_transaction(system_context("test")):
         await StaffUser.update({StaffUser.active: False}).where(
             StaffUser.id == world.users["contact_A1"]
         )
-    assert await services.context_for_session(token) is None
+    assert await accounts.context_for_session(token) is None
 
 
 async def test_session_token_stored_only_as_hash(rollback, world):
-    token = await services.start_session(world.users["counsellor_A1"])
+    token = await accounts.start_session(world.users["counsellor_A1"])
     rows = await StaffSession.select(StaffSession.token_hash)
     assert all(token not in row["token_hash"] for row in rows)

@@ -1,0 +1,7 @@
+"""(filled in by the work on invitation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
