@@ -65,8 +65,8 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
-    from tenants import routes as tenant_routes
     from tenants import invitation_routes, sign_in_routes, sso_routes
+    from tenants import routes as tenant_routes
 
     app = Litestar(
         route_handlers=[
