@@ -69,7 +69,7 @@ def page(
             "principal": request.scope.get("user"),
             # A form's hidden CSRF field; calling it is what sets the cookie (pages without a
             # form set none).
-            "csrf_input": lambda: request.app.state.csrf.input(request.scope),
+            "csrf_field": lambda: request.app.state.csrf.input(request.scope),
             **context,
         },
     )

@@ -71,6 +71,7 @@ async def build_world() -> World:
             bureau_id=None,
             email="operator@example.test",
             display_name="Operator",
+            password=PASSWORD,
             platform_operator=True,
         )
         for key in ORGANISATIONS:
@@ -86,6 +87,7 @@ async def build_world() -> World:
                     bureau_id=world.bureau_of(key),
                     email=f"{prefix}.{key.lower()}@example.test",
                     display_name=f"{prefix.title()} {key}",
+                    password=PASSWORD,
                 )
                 world.users[f"{prefix}_{key}"] = user_id
                 await services.add_membership(
