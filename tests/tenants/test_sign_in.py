@@ -29,9 +29,9 @@ async def english(client: httpx.AsyncClient) -> httpx.AsyncClient:
     return client
 
 
-async def _password(client: httpx.AsyncClient, email: str, password: str, next: str = "/"):
+async def _password(client: httpx.AsyncClient, email: str, password: str, target: str = "/"):
     return await submit(
-        client, "/sign-in", "/sign-in", {"email": email, "password": password, "next": next}
+        client, "/sign-in", "/sign-in", {"email": email, "password": password, "next": target}
     )
 
 
@@ -64,7 +64,7 @@ async def test_sign_in_first_time_enrols_totp_then_pages_open(english, world):
     client = english
     assert (await client.get("/organisations")).status_code == 303
 
-    response = await _password(client, EMAIL, PASSWORD, next="/organisations")
+    response = await _password(client, EMAIL, PASSWORD, target="/organisations")
     pending = client.cookies[SESSION_COOKIE]
     assert response.headers["location"] == "/sign-in/enrol"
     # Password alone: no data yet.
@@ -99,7 +99,7 @@ async def test_sign_in_first_time_enrols_totp_then_pages_open(english, world):
 
 async def test_sign_in_second_time_code_never_accepted_twice(english, world):
     client = english
-    secret, _codes_ = await _enrol(client)
+    secret, _ = await _enrol(client)
     used = pyotp.TOTP(secret).now()
     client.cookies.clear()
     client.cookies.set("klankbord_lang", "en")
@@ -118,7 +118,7 @@ async def test_sign_in_second_time_code_never_accepted_twice(english, world):
 
 async def test_sign_in_recovery_code_works_once(english, world):
     client = english
-    _secret_, codes = await _enrol(client)
+    _, codes = await _enrol(client)
     for attempt in range(2):
         client.cookies.clear()
         await _password(client, EMAIL, PASSWORD)
@@ -211,7 +211,7 @@ async def test_sign_in_totp_attempts_limited(english, world):
     ],
 )
 async def test_sign_in_next_only_local_paths(target, kept, english, world):
-    await _password(english, EMAIL, PASSWORD, next=target)
+    await _password(english, EMAIL, PASSWORD, target=target)
     session = await accounts.session_for_token(english.cookies[SESSION_COOKIE])
     assert session is not None
     assert session.next_path == kept
