@@ -19,6 +19,7 @@ from babel.support import NullTranslations
 from jinja2 import meta
 
 from klankbord import i18n
+from klankbord.security import Csrf
 from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import make_environment, page
 from klankbord.tenancy import Role, staff_context
@@ -26,6 +27,7 @@ from tenants.choices import Country, MembershipRole, Procedure
 
 SETTINGS = Settings(environment="test")
 ENV = make_environment(SETTINGS)
+CSRF = Csrf(b"template-tests-key" * 2, secure=False)
 DASH = "\N{EN DASH}"  # base.html and organisation.html put it between parts
 TITLE_SUFFIX = f" {DASH} Klankbord"
 NBSP = "\N{NO-BREAK SPACE}"
@@ -115,7 +117,135 @@ def _error(status: int, code: str, titles: dict[str, str | None], texts: dict[st
     )
 
 
+ENROLMENT = SimpleNamespace(
+    secret="JBSWY3DPEHPK3PXP", uri="otpauth://totp/x", qr_svg='<svg id="qr-test"></svg>'
+)
+SIGNED_OUT = "Je bent uitgelogd."
+
+ACCOUNT_CASES = [
+    Case(
+        id="sign-in",
+        template="account/sign_in.html",
+        context={
+            "email": "",
+            "next": "/organisations",
+            "error": None,
+            "minutes": 0,
+            "signed_out": False,
+        },
+        path="/sign-in",
+        titles={"nl": "Inloggen", "en": "Sign in", "fr": "Se connecter"},
+        texts={
+            "nl": ["Wachtwoord vergeten?", 'name="_csrf_token"'],
+            "en": ['value="/organisations"', 'autocomplete="current-password"'],
+            "fr": ["Mot de passe oublié"],
+        },
+        absent=['role="alert"', SIGNED_OUT],
+    ),
+    Case(
+        id="sign-in-refused",
+        template="account/sign_in.html",
+        context={
+            "email": "sanne@example.test",
+            "next": "/",
+            "error": "sign_in_failed",
+            "minutes": 0,
+            "signed_out": True,
+        },
+        path="/sign-in",
+        status_code=400,
+        titles={"nl": "Inloggen", "en": "Sign in", "fr": "Se connecter"},
+        texts={
+            "nl": ["Dat lukte niet.", SIGNED_OUT, 'value="sanne@example.test"'],
+            "en": ["That did not work. Check what you typed and try again."],
+            "fr": ["Cela n'a pas fonctionné."],
+        },
+    ),
+    Case(
+        id="sign-in-locked",
+        template="account/sign_in.html",
+        context={
+            "email": "",
+            "next": "/",
+            "error": "too_many_attempts",
+            "minutes": 12,
+            "signed_out": False,
+        },
+        path="/sign-in",
+        status_code=429,
+        titles={"nl": "Inloggen", "en": "Sign in", "fr": "Se connecter"},
+        texts={
+            "nl": ["Probeer het over 12 minuten opnieuw."],
+            "en": ["Try again in 12 minutes."],
+            "fr": ["Réessayez dans 12 minutes."],
+        },
+    ),
+    Case(
+        id="sign-in-code",
+        template="account/code.html",
+        context={"error": None, "minutes": 0},
+        path="/sign-in/code",
+        titles={"nl": "Inlogcode", "en": "Sign-in code", "fr": "Code de connexion"},
+        texts={
+            "nl": ["herstelcodes", 'autocomplete="one-time-code"'],
+            "fr": ["codes de récupération"],
+        },
+    ),
+    Case(
+        id="enrol",
+        template="account/enrol.html",
+        context={"enrolment": ENROLMENT, "error": "sign_in_failed", "minutes": 0},
+        path="/sign-in/enrol",
+        status_code=400,
+        titles={
+            "nl": "Stel je inlogcode in",
+            "en": "Set up your sign-in code",
+            "fr": "Configurez votre code de connexion",
+        },
+        texts={
+            "all": ['<svg id="qr-test"></svg>', "JBSWY3DPEHPK3PXP"],
+            "nl": ["Scan deze QR-code"],
+        },
+    ),
+    Case(
+        id="recovery-codes",
+        template="account/recovery_codes.html",
+        context={"codes": ["k7m2p-x9qrt", "ab3cd-ef4gh"], "next": "/organisations"},
+        path="/sign-in/enrol",
+        principal=PRINCIPAL,
+        titles={
+            "nl": "Je herstelcodes",
+            "en": "Your recovery codes",
+            "fr": "Vos codes de récupération",
+        },
+        texts={"all": ["<code>k7m2p-x9qrt</code>", 'href="/organisations"']},
+    ),
+    Case(
+        id="sign-out",
+        template="account/sign_out.html",
+        context={},
+        path="/sign-out",
+        principal=PRINCIPAL,
+        titles={"nl": "Uitloggen", "en": "Sign out", "fr": "Se déconnecter"},
+        texts={"all": ['method="post"', 'name="_csrf_token"']},
+    ),
+    Case(
+        id="account",
+        template="account/account.html",
+        context={"codes_left": 7, "recovery_code_used": True},
+        path="/account",
+        principal=PRINCIPAL,
+        titles={"nl": "Je account", "en": "Your account", "fr": "Votre compte"},
+        texts={
+            "nl": ["Herstelcodes over: 7", "Overal uitloggen"],
+            "en": ["Recovery codes left: 7", "That code no longer works"],
+            "fr": ["Se déconnecter partout"],
+        },
+    ),
+]
+
 CASES = [
+    *ACCOUNT_CASES,
     Case(
         id="home-anonymous",
         template="home.html",
@@ -278,11 +408,11 @@ CASES = [
 def _request(language: str, path: str, principal: Any) -> Any:
     """Just what `templating.page` reads from a Litestar request."""
     return SimpleNamespace(
-        app=SimpleNamespace(state=SimpleNamespace(settings=SETTINGS)),
+        app=SimpleNamespace(state=SimpleNamespace(settings=SETTINGS, csrf=CSRF)),
         cookies={i18n.COOKIE: language},
         headers={},
         url=SimpleNamespace(path=path),
-        scope={"user": principal},
+        scope={"user": principal, "type": "http", "headers": []},
     )
 
 
