@@ -48,6 +48,16 @@ def request_language(request: Request[Any, Any, Any]) -> str:
     )
 
 
+class Page(Template):
+    """A template response whose `csrf_input()` is ours (Litestar's would put a CSRF token,
+    and so a cookie, into every page, form or not)."""
+
+    def create_template_context(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        context = super().create_template_context(request)
+        context["csrf_input"] = self.context["csrf_input"]
+        return context
+
+
 def page(
     request: Request[Any, Any, Any],
     template: str,
@@ -59,7 +69,7 @@ def page(
     settings: Settings = request.app.state.settings
     language = request_language(request)
     catalog = i18n.translations(Path(settings.frontend_dir / "locales"), language)
-    return Template(
+    return Page(
         template_name=template,
         status_code=status_code,
         context={
@@ -69,7 +79,7 @@ def page(
             "principal": request.scope.get("user"),
             # A form's hidden CSRF field; calling it is what sets the cookie (pages without a
             # form set none).
-            "csrf_field": lambda: request.app.state.csrf.input(request.scope),
+            "csrf_input": lambda: request.app.state.csrf.input(request.scope),
             **context,
         },
     )
