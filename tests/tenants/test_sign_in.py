@@ -327,3 +327,24 @@ async def test_rls_login_context_sees_one_row_and_writes_nothing(world, rollback
             "UPDATE staff_user SET display_name = 'x' WHERE email = {} RETURNING id", EMAIL
         )
         assert updated == []
+
+
+async def test_platform_operator_signs_in_with_totp_and_sees_bureaus(english, world):
+    _, codes = await _enrol(english, "operator@example.test")
+    assert len(codes) == 10
+    response = await english.get("/platform/bureaus")
+    assert response.status_code == 200
+    assert "Bureau A" in response.text and "Bureau B" in response.text
+    assert (await english.get("/organisations")).status_code == 403  # bureaus only
+
+
+async def test_sign_in_written_to_the_bureau_audit_chain(english, world):
+    from klankbord.tables import AuditEvent
+
+    await _enrol(english)
+    async with tenant_transaction(system_context("test")):
+        actions = await AuditEvent.select(AuditEvent.action).where(
+            AuditEvent.chain == str(world.bureaus["A"])
+        )
+    names = [row["action"] for row in actions]
+    assert "staff.totp_enrolled" in names and "staff.signed_in" in names
