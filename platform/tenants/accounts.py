@@ -37,6 +37,7 @@ from klankbord.tenancy import (
     principal_context,
     scoped,
     staff_context,
+    system_context,
     tenant_transaction,
 )
 from tenants.tables import Membership, StaffRecoveryCode, StaffSession, StaffTotp, StaffUser
@@ -509,3 +510,26 @@ async def recovery_codes_left(ctx: TenantContext) -> int:
     own = principal_context(ctx.staff_user_id)
     async with tenant_transaction(own):
         return int(await scoped(StaffRecoveryCode.count(), StaffRecoveryCode, own))
+
+
+async def reset_second_factor(ctx: TenantContext, *, staff_user_id: UUID) -> None:
+    """A bureau admin clears a staff member's TOTP and recovery codes (phone and codes both
+    lost): their sessions end, and the next sign-in, with their password, enrols anew.
+
+    The rows are private to their owner, so the deletion runs in an audited system context,
+    after the admin's own context has shown that the person is staff of the admin's bureau.
+    """
+    if not ctx.bureau_admin or ctx.staff_user_id == staff_user_id:
+        raise NotFound()
+    async with tenant_transaction(ctx):
+        found = await scoped(StaffUser.exists(), StaffUser, ctx).where(
+            (StaffUser.id == staff_user_id) & (StaffUser.bureau == ctx.bureau_id)
+        )
+    if not found:
+        raise NotFound()
+    system = system_context("second-factor-reset")
+    async with tenant_transaction(system):
+        await StaffTotp.delete().where(StaffTotp.staff_user == staff_user_id)
+        await StaffRecoveryCode.delete().where(StaffRecoveryCode.staff_user == staff_user_id)
+        await StaffSession.delete().where(StaffSession.staff_user == staff_user_id)
+    await _audit(ctx, "staff.second_factor_reset", {"staff_user": str(staff_user_id)})

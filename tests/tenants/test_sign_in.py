@@ -13,6 +13,7 @@ import pytest
 
 from klankbord import database
 from klankbord.auth import SESSION_COOKIE
+from klankbord.errors import NotFound
 from klankbord.tenancy import login_context, principal_context, system_context, tenant_transaction
 from tenants import accounts
 from tenants.tables import StaffRecoveryCode, StaffSession, StaffTotp, StaffUser
@@ -348,3 +349,19 @@ async def test_sign_in_written_to_the_bureau_audit_chain(english, world):
         )
     names = [row["action"] for row in actions]
     assert "staff.totp_enrolled" in names and "staff.signed_in" in names
+
+
+async def test_admin_resets_a_lost_second_factor_within_own_bureau_only(english, world):
+    await _enrol(english)
+    counsellor = world.users["counsellor_A1"]
+    for outsider in ("admin_B", "counsellor_A1", "contact_A1"):
+        with pytest.raises(NotFound):
+            await accounts.reset_second_factor(world.ctx(outsider), staff_user_id=counsellor)
+    assert await accounts.has_totp(counsellor)
+
+    await accounts.reset_second_factor(world.ctx("admin_A"), staff_user_id=counsellor)
+    assert not await accounts.has_totp(counsellor)
+    assert await accounts.session_for_token(english.cookies[SESSION_COOKIE]) is None
+    english.cookies.clear()
+    response = await _password(english, EMAIL, PASSWORD)
+    assert response.headers["location"] == "/sign-in/enrol"
