@@ -367,7 +367,7 @@ async def test_admin_resets_a_lost_second_factor_within_own_bureau_only(english,
     assert response.headers["location"] == "/sign-in/enrol"
 
 
-async def test_sign_in_overlong_password_refused_without_hashing_it(english, world):
+async def test_sign_in_overlong_password_refused(english, world):
     response = await _password(english, EMAIL, PASSWORD + "x" * 100_000)
     assert response.status_code == 400
     assert GENERIC in response.text
