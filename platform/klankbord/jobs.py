@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from klankbord import mail
+from klankbord import mail, ratelimit
 from klankbord.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,18 @@ async def _mail_purge(settings: Settings) -> str:
     return f"{await mail.purge_settled()} removed"
 
 
+async def _sign_in_purge(settings: Settings) -> str:
+    from klankbord.auth import session_policy
+    from tenants.accounts import purge_expired
+
+    summary = await purge_expired(session_policy(settings))
+    return f"{summary}, {await ratelimit.purge()} attempt counters"
+
+
 JOBS: Mapping[str, Job] = {
     "mail": _mail,
     "mail_purge": _mail_purge,
+    "sign_in_purge": _sign_in_purge,
 }
 
 

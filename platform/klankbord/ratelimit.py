@@ -46,3 +46,15 @@ async def hit(key: str, *, limit: int, window: int, now: float | None = None) ->
 async def clear(key: str) -> None:
     """Forget the attempts under `key` (after a successful sign-in, say)."""
     await RateLimit.delete().where(RateLimit.key == key)
+
+
+async def purge(*, now: float | None = None, keep_seconds: int = 24 * 3600) -> int:
+    """Forget counters whose window began more than `keep_seconds` ago (every window in use
+    is far shorter); returns how many went."""
+    moment = int(time.time() if now is None else now)
+    gone = (
+        await RateLimit.delete()
+        .where(RateLimit.window_start < moment - keep_seconds)
+        .returning(RateLimit.key)
+    )
+    return len(gone)

@@ -40,7 +40,15 @@ from klankbord.tenancy import (
     system_context,
     tenant_transaction,
 )
-from tenants.tables import Membership, StaffRecoveryCode, StaffSession, StaffTotp, StaffUser
+from tenants.tables import (
+    Membership,
+    OidcLogin,
+    StaffRecoveryCode,
+    StaffSession,
+    StaffToken,
+    StaffTotp,
+    StaffUser,
+)
 
 log = logging.getLogger("klankbord.accounts")
 
@@ -536,3 +544,22 @@ async def reset_second_factor(ctx: TenantContext, *, staff_user_id: UUID) -> Non
         await StaffRecoveryCode.delete().where(StaffRecoveryCode.staff_user == staff_user_id)
         await StaffSession.delete().where(StaffSession.staff_user == staff_user_id)
     await _audit(ctx, "staff.second_factor_reset", {"staff_user": str(staff_user_id)})
+
+
+async def purge_expired(policy: SessionPolicy | None = None, *, now: datetime | None = None) -> str:
+    """Delete sessions past their limits, mail links expired more than a week ago, and
+    abandoned single sign-on attempts; a job, idempotent. Returns counts."""
+    policy = policy or SessionPolicy()
+    now = (now or _now()).astimezone(UTC)
+    sessions = (
+        await StaffSession.delete()
+        .where((StaffSession.expires_at <= now) | (StaffSession.last_seen_at <= now - policy.idle))
+        .returning(StaffSession.id)
+    )
+    tokens = (
+        await StaffToken.delete()
+        .where(StaffToken.expires_at <= now - timedelta(days=7))
+        .returning(StaffToken.id)
+    )
+    logins = await OidcLogin.delete().where(OidcLogin.expires_at <= now).returning(OidcLogin.id)
+    return f"{len(sessions)} sessions, {len(tokens)} links, {len(logins)} sign-on attempts removed"

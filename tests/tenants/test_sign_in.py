@@ -371,3 +371,30 @@ async def test_sign_in_overlong_password_refused(english, world):
     response = await _password(english, EMAIL, PASSWORD + "x" * 100_000)
     assert response.status_code == 400
     assert GENERIC in response.text
+
+
+async def test_purge_job_removes_dead_sessions_and_old_counters(world, rollback):
+    from klankbord import jobs, ratelimit
+    from klankbord.settings import Settings
+    from klankbord.tables import RateLimit
+
+    live = await accounts.start_session(world.users["counsellor_A1"])
+    idle = await accounts.start_session(world.users["contact_A1"])
+    await StaffSession.update(
+        {StaffSession.last_seen_at: datetime.now(UTC) - timedelta(hours=1)}
+    ).where(StaffSession.staff_user == world.users["contact_A1"])
+    await ratelimit.hit("old-key", limit=5, window=60, now=time.time() - 3 * 24 * 3600)
+    await ratelimit.hit("new-key", limit=5, window=60)
+
+    [outcome] = await jobs.run_all(
+        Settings(environment="test"), {"sign_in_purge": jobs.JOBS["sign_in_purge"]}
+    )
+    assert not outcome.failed
+    assert outcome.summary.startswith("1 sessions")
+    assert await accounts.session_for_token(live) is not None
+    assert (
+        await StaffSession.count().where(StaffSession.staff_user == world.users["contact_A1"]) == 0
+    )
+    assert idle
+    keys = {row["key"] for row in await RateLimit.select(RateLimit.key)}
+    assert "new-key" in keys and "old-key" not in keys
