@@ -142,7 +142,8 @@ async def count_attempt(box: SecretBox, purpose: str, *, account: str, address: 
         raise TooManyAttempts(max(decision.retry_after_minutes for decision in refused))
 
 
-async def _clear_account(box: SecretBox, purpose: str, account: str) -> None:
+async def clear_account(box: SecretBox, purpose: str, account: str) -> None:
+    """Forget the failed attempts counted for `account` (after a success, or a reset)."""
     await ratelimit.clear(box.keyed_hash(f"{purpose}:account", account))
 
 
@@ -387,7 +388,7 @@ async def verify_second_factor(
                 raise SignInRefused()
             used_recovery = True
     token = await _promote(session, policy)
-    await _clear_account(box, "second_factor", str(uid))
+    await clear_account(box, "second_factor", str(uid))
     await _clear_account_of_user(box, uid)
     full = await context_for_user(uid)
     if full is None:
@@ -407,7 +408,7 @@ async def _clear_account_of_user(box: SecretBox, staff_user_id: UUID) -> None:
             .first()
         )
     if row is not None:
-        await _clear_account(box, "password", row["email"])
+        await clear_account(box, "password", row["email"])
 
 
 async def enrolment(box: SecretBox, session: Session) -> Enrolment:
@@ -475,7 +476,7 @@ async def confirm_enrolment(
         ).where(StaffTotp.id == row["id"])
         await _replace_recovery_codes(box, ctx, uid, codes)
     token = await _promote(session, policy)
-    await _clear_account(box, "second_factor", str(uid))
+    await clear_account(box, "second_factor", str(uid))
     await _clear_account_of_user(box, uid)
     full = await context_for_user(uid)
     if full is None:

@@ -204,7 +204,15 @@ class SignInPages(Controller):
             enrolment = await accounts.enrolment(_box(request), session)
             return _refused(request, "account/enrol.html", exc, enrolment=enrolment)
         # The codes are shown in this response only: never in a URL, never again.
-        response = page(request, "account/recovery_codes.html", codes=codes, next=session.next_path)
+        # This request still came with the half-done session: the page is for the signed-in.
+        principal = await accounts.context_for_user(session.staff_user_id)
+        response = page(
+            request,
+            "account/recovery_codes.html",
+            codes=codes,
+            next=session.next_path,
+            principal=principal,
+        )
         return with_session_cookie(response, request, token)
 
 

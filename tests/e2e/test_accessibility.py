@@ -12,7 +12,10 @@ from tests.e2e.support import LANGUAGES, Tab, axe_source, describe_violations, r
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"/": 200, "/no-such-page": 404, "/organisations": 401}
+# Path -> status of the page the browser ends on; signed out, /organisations lands on the
+# sign-in form (the sign-in pages of a signed-in person are checked in test_sign_in.py).
+PAGES = {"/": 200, "/no-such-page": 404, "/sign-in": 200, "/organisations": 200}
+LANDS_ON = {"/organisations": "/sign-in?next=%2Forganisations"}
 LOCALE = {"nl": "nl-NL", "en": "en-GB", "fr": "fr-FR"}
 
 
@@ -33,6 +36,7 @@ def test_axe_finds_no_wcag21_aa_violation(
     tab = open_tab(locale=LOCALE[language])
     response = tab.goto(path)
     assert response.status == PAGES[path]
+    assert tab.page.url == tab.base_url + LANDS_ON.get(path, path)
     assert tab.lang == language
     violations = run_axe(tab.page, axe)
     assert not violations, f"{path} ({language}):\n{describe_violations(violations)}"

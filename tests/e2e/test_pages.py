@@ -16,7 +16,10 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(tempfile.gettempdir()) / "klankbord-e2e"
 TITLE_SUFFIX = " \N{EN DASH} Klankbord"  # base.html puts this after every page title
-PAGES = {"/": 200, "/no-such-page": 404, "/organisations": 401}
+# Path -> status of the page the browser ends on. Signed out, /organisations sends the browser
+# to the sign-in form (303), which then answers 200.
+PAGES = {"/": 200, "/no-such-page": 404, "/sign-in": 200, "/organisations": 200}
+LANDS_ON = {"/organisations": "/sign-in?next=%2Forganisations"}
 
 
 def _current_languages(tab: Tab) -> list[str | None]:
@@ -108,9 +111,10 @@ def test_each_language_link_is_labelled_in_its_own_language(tab: Tab) -> None:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_one_h1_and_a_skip_link_to_main(tab: Tab, path: str) -> None:
+def test_one_h1_and_a_skip_link_to_main(tab: Tab, server: Server, path: str) -> None:
     response = tab.goto(path)
     assert response.status == PAGES[path]
+    assert tab.page.url == server.base_url + LANDS_ON.get(path, path)
     page = tab.page
     assert page.locator("h1").count() == 1
     skip = page.locator("a[href='#main']")
@@ -145,15 +149,30 @@ def test_not_found_page(tab: Tab, server: Server) -> None:
     assert page.locator("h2#reporters").count() == 1
 
 
-def test_organisations_without_a_session_is_401(tab: Tab, server: Server) -> None:
+def test_organisations_without_a_session_lands_on_the_sign_in_page(
+    tab: Tab, server: Server
+) -> None:
     response = tab.goto("/organisations")
-    assert response.status == 401
+    redirect = response.request.redirected_from
+    assert redirect is not None, "no redirect to the sign-in page"
+    first = redirect.response()
+    assert first is not None
+    assert first.status == 303
+    assert first.headers.get("location") == "/sign-in?next=%2Forganisations"
+    assert response.status == 200
     page = tab.page
-    assert page.locator("h1").inner_text().strip() == tr("nl", "Sign in first")
+    assert page.url == server.base_url + "/sign-in?next=%2Forganisations"
+    assert page.locator("h1").inner_text().strip() == tr("nl", "Sign in")
+    assert page.locator("main form input[name=next]").get_attribute("value") == "/organisations"
     assert page.locator("table").count() == 0
     body = page.locator("body").inner_text()
     leaked = [name for name in server.organisations if name in body]
-    assert not leaked, f"a 401 page shows organisation names: {leaked}"
+    assert not leaked, f"the sign-in page shows organisation names: {leaked}"
+    # The API has no sign-in page to send anyone to: it still answers 401, with no names.
+    api = page.request.get(server.base_url + "/api/v1/organisations", max_redirects=0)
+    assert api.status == 401
+    leaked = [name for name in server.organisations if name in api.text()]
+    assert not leaked, f"the API's 401 shows organisation names: {leaked}"
 
 
 def test_works_without_javascript(open_tab: Callable[..., Tab], server: Server) -> None:
@@ -173,8 +192,19 @@ def test_works_without_javascript(open_tab: Callable[..., Tab], server: Server) 
     page.reload()
     assert tab.lang == "en"
     tab.goto("/organisations")
+    assert page.url == server.base_url + "/sign-in?next=%2Forganisations"
     assert tab.lang == "en"
-    assert page.locator("h1").inner_text().strip() == tr("en", "Sign in first")
+    assert page.locator("h1").inner_text().strip() == tr("en", "Sign in")
+    # The sign-in form is a plain form: a refusal comes back without any script.
+    page.locator("#email").fill("nobody@demo.klankbord.test")
+    page.locator("#password").fill("not-the-password")
+    with page.expect_navigation() as navigation:
+        page.locator("main form button[type=submit]").click()
+    assert navigation.value is not None and navigation.value.status == 400
+    assert page.locator("#form-error[role=alert]").inner_text().strip() == tr(
+        "en", "That did not work. Check what you typed and try again."
+    )
+    assert page.locator("#email").input_value() == "nobody@demo.klankbord.test"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -187,6 +217,7 @@ def test_no_horizontal_scrolling_at_360px(
         locale={"nl": "nl-NL", "en": "en-GB", "fr": "fr-FR"}[language],
     )
     tab.goto(path)
+    assert tab.page.url == tab.base_url + LANDS_ON.get(path, path)
     assert tab.lang == language
     width = tab.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"{path} ({language}) is {width}px wide at a 360px viewport"

@@ -4,14 +4,20 @@ errors, no CSP violations, no open redirect through the language switch."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
 from tests.e2e.support import FAVICON, LANGUAGE_COOKIE, Server, Tab
 
+CSRF_COOKIE = "klankbord_csrf"
+SESSION_COOKIE = "klankbord_session"
+
 pytestmark = pytest.mark.browser
 
-PAGES = {"/": 200, "/no-such-page": 404, "/organisations": 401}
+# Path -> status of the page the browser ends on (signed out, /organisations redirects to the
+# sign-in form, whose headers are checked, and the redirect's own below).
+PAGES = {"/": 200, "/no-such-page": 404, "/sign-in": 200, "/organisations": 200}
 
 
 def _csp(header: str) -> dict[str, list[str]]:
@@ -34,7 +40,9 @@ def _browse_around(tab: Tab) -> None:
     tab.settle()
     tab.page.locator("main a[href='/']").click()
     tab.settle()
-    tab.goto("/organisations")
+    tab.goto("/organisations")  # lands on the sign-in form
+    tab.settle()
+    tab.page.locator("nav.languages a[hreflang='en']").click()
     tab.settle()
 
 
@@ -63,6 +71,53 @@ def test_security_headers_on_the_document(tab: Tab, path: str) -> None:
     assert "server" not in headers, "the server announces itself"
 
 
+def test_sign_in_redirect_carries_the_headers_too(tab: Tab) -> None:
+    response = tab.goto("/organisations")
+    redirect = response.request.redirected_from
+    assert redirect is not None, "/organisations did not redirect"
+    first = redirect.response()
+    assert first is not None
+    assert first.status == 303
+    headers = first.all_headers()
+    assert headers.get("location") == "/sign-in?next=%2Forganisations"
+    assert headers.get("cache-control") == "no-store"
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert "server" not in headers
+
+
+def test_only_pages_with_a_form_set_a_csrf_cookie(tab: Tab) -> None:
+    tab.goto("/")
+    assert not tab.context.cookies(), "a page without a form set a cookie"
+    tab.goto("/sign-in")
+    cookies = {cookie["name"]: cookie for cookie in tab.context.cookies()}
+    assert set(cookies) == {CSRF_COOKIE}
+    assert cookies[CSRF_COOKIE]["httpOnly"] is True
+    assert cookies[CSRF_COOKIE]["path"] == "/"
+    field = tab.page.locator("main form input[name=_csrf_token]")
+    assert field.get_attribute("value") == cookies[CSRF_COOKIE]["value"]
+
+
+def test_sign_in_without_the_csrf_token_is_refused(tab: Tab, server: Server) -> None:
+    """A form posted from elsewhere carries the cookie (SameSite=Lax aside) but not the token."""
+    tab.goto("/sign-in")
+    answer = tab.page.request.post(
+        server.base_url + "/sign-in",
+        form={"email": "nobody@demo.klankbord.test", "password": "x", "next": "/"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    assert not [c for c in tab.context.cookies() if c.get("name") == SESSION_COOKIE]
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["//127.0.0.1:1/elsewhere", "http://127.0.0.1:1/elsewhere", "/\\127.0.0.1:1/elsewhere"],
+)
+def test_sign_in_next_is_no_open_redirect(tab: Tab, next_url: str) -> None:
+    tab.goto(f"/sign-in?next={quote(next_url, safe='')}")
+    assert tab.page.locator("main form input[name=next]").get_attribute("value") == "/"
+
+
 def test_no_request_leaves_the_server(tab: Tab, server: Server) -> None:
     _browse_around(tab)
     assert server.base_url + "/static/css/app.css" in tab.requests, "requests were not recorded"
@@ -77,7 +132,7 @@ def test_no_request_leaves_the_server(tab: Tab, server: Server) -> None:
 def test_no_console_errors_and_no_csp_violations(tab: Tab) -> None:
     _browse_around(tab)
     assert not tab.csp_violations, "\n".join(tab.csp_violations)
-    errors = tab.console_errors(expected_status_urls=("/no-such-page", "/organisations"))
+    errors = tab.console_errors(expected_status_urls=("/no-such-page",))
     assert not errors, "\n".join(errors)
     assert not tab.page_errors, "\n".join(tab.page_errors)
 

@@ -72,6 +72,8 @@ PUBLIC_PATHS = frozenset(
     {"/", "/healthz", "/readyz", "/language", "/schema", "/sign-in", "/sign-out"}
 )
 PUBLIC_PREFIXES = ("/static/", "/schema/", "/sign-in/")
+# Mail links (a token, no tenant data): tests/tenants/test_invitations.py.
+PUBLIC_PREFIXES += ("/invitation/", "/password-reset")
 
 # The signed-in principal's own account: no tenant data, no ids in the path; every role gets
 # its own page (tests/tenants/test_sign_in.py checks what it shows and changes).
@@ -96,11 +98,21 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/organisations": _organisation_names,
     "/api/v1/organisations": _organisation_names,
     "/platform/bureaus": _bureau_names,
+    "/bureau/staff": lambda world, role: [  # display names of the bureau's own staff
+        f"{kind} {key}" for key in VISIBLE[role] for kind in ("Counsellor", "Contact")
+    ],
+    "/bureau/single-sign-on": _bureau_names,  # the admin's own bureau, by name
 }
 
 # Parameterless state-changing handlers ("POST /organisations": the ids travel in the body)
 # need their own isolation test; list them here with that test's name.
-PARAMETERLESS_WRITES: dict[tuple[str, str], str] = {}
+PARAMETERLESS_WRITES: dict[tuple[str, str], str] = {
+    ("POST", "/bureau/staff/invite"): (
+        "test_invitation_admin_of_other_bureau_into_foreign_organisation_not_found"
+    ),
+    ("POST", "/bureau/staff/resend"): "test_invitation_resend_by_other_bureau_not_found",
+    ("POST", "/bureau/single-sign-on"): "test_sso_settings_foreign_admin_cannot_read_or_change",
+}
 
 # (method, route, role): the guards admit the role but the handler refuses it on its own data
 # (403), e.g. a page that needs a particular membership role. The positive control expects 403.

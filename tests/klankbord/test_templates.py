@@ -245,6 +245,370 @@ ACCOUNT_CASES = [
 ]
 
 CASES = [
+    # --- invitations and password resets (tests/tenants/test_invitations.py) ---
+    *[
+        Case(
+            id=f"staff{'-errors' if errors else ''}",
+            template="invitations/staff.html",
+            context={
+                "staff": [
+                    {
+                        "id": UUID(int=51),
+                        "email": "sanne@example.test",
+                        "display_name": "Sanne de Vries",
+                        "bureau_admin": False,
+                        "active": True,
+                        "invited": True,
+                        "memberships": [
+                            {"role": "counsellor", "organisation_name": ORGANISATION["name"]}
+                        ],
+                    },
+                    {
+                        "id": UUID(int=52),
+                        "email": "karim@example.test",
+                        "display_name": "Karim El Amrani",
+                        "bureau_admin": True,
+                        "active": True,
+                        "invited": False,
+                        "memberships": [],
+                    },
+                ],
+                "organisations": ORGANISATIONS,
+                "form": {
+                    "email": "nieuw@example.test" if errors else "",
+                    "display_name": "Nina <Nieuw>" if errors else "",
+                    "role": "counsellor" if errors else "",
+                    "organisations": [],
+                    "language": "fr",
+                },
+                "errors": errors,
+                "notice": None if errors else "invited",
+                "languages": LANGUAGES,
+            },
+            path="/bureau/staff",
+            principal=PRINCIPAL,
+            status_code=400 if errors else 200,
+            titles=(
+                {"nl": "Fout: Medewerkers", "en": "Error: Staff", "fr": f"Erreur{NBSP}: Personnel"}
+                if errors
+                else {"nl": "Medewerkers", "en": "Staff", "fr": "Personnel"}
+            ),
+            texts=(
+                {
+                    "en": [
+                        "There is a problem",
+                        "There is already an account with this e-mail address.",
+                        'href="#organisations"',
+                        'aria-describedby="email-error" aria-invalid="true"',
+                    ],
+                    "all": ['value="nieuw@example.test"', 'value="Nina &lt;Nieuw&gt;"'],
+                }
+                if errors
+                else {
+                    "nl": ["De uitnodiging is verstuurd.", "uitgenodigd", "bureaubeheerder"],
+                    "en": ["Send a new invitation", "Sanne de Vries", "karim@example.test"],
+                    "all": ['name="_csrf_token"', f'value="{UUID(int=51)}"'],
+                }
+            ),
+            absent=[] if errors else ['role="alert"'],
+        )
+        for errors in ({}, {"email": "email_taken", "organisations": "required"})
+    ],
+    *[
+        Case(
+            id=f"invitation-accept{'-errors' if errors else ''}",
+            template="invitations/accept.html",
+            context={
+                "action": "/invitation/k3Jx9Qw7LmN2pR5tV8yB",
+                "invitee": {"display_name": "Sanne de Vries", "email": "sanne@example.test"},
+                "errors": errors,
+                "minutes": 12,
+            },
+            path="/invitation/k3Jx9Qw7LmN2pR5tV8yB",
+            status_code=400 if errors else 200,
+            titles={
+                "nl": f"{'Fout: ' if errors else ''}Kies je wachtwoord",
+                "en": f"{'Error: ' if errors else ''}Choose your password",
+                "fr": f"{'Erreur' + NBSP + ': ' if errors else ''}Choisissez votre mot de passe",
+            },
+            texts=(
+                {
+                    "en": [
+                        "Try again in 12 minutes.",
+                        "This password is too easy to guess.",
+                        "The two passwords are not the same.",
+                    ]
+                }
+                if errors
+                else {
+                    "en": ["Welcome to Klankbord, Sanne de Vries."],
+                    "all": ['autocomplete="new-password"', 'value="sanne@example.test"'],
+                }
+            ),
+        )
+        for errors in (
+            {},
+            {
+                "form": "too_many_attempts",
+                "password": "password.too_guessable",
+                "confirmation": "mismatch",
+            },
+        )
+    ],
+    *[
+        Case(
+            id=f"link-invalid-{kind}-{state}",
+            template="invitations/link_invalid.html",
+            context={"kind": kind, "state": state},
+            path=f"/{'invitation' if kind == 'invitation' else 'password-reset'}/k3Jx9Qw7",
+            status_code=404 if state == "unknown" else 410,
+            titles=titles,
+            texts={"en": [titles["en"]]},
+            absent=["<form"],
+        )
+        for kind, state, titles in (
+            (
+                "invitation",
+                "expired",
+                {
+                    "nl": "Deze uitnodiging is verlopen",
+                    "en": "This invitation has expired",
+                    "fr": "Cette invitation a expiré",
+                },
+            ),
+            (
+                "invitation",
+                "used",
+                {
+                    "nl": "Deze uitnodiging is al gebruikt",
+                    "en": "This invitation has already been used",
+                    "fr": "Cette invitation a déjà été utilisée",
+                },
+            ),
+            (
+                "invitation",
+                "unknown",
+                {
+                    "nl": "Deze uitnodigingslink is niet geldig",
+                    "en": "This invitation link is not valid",
+                    "fr": "Ce lien d'invitation n'est pas valide",
+                },
+            ),
+            (
+                "reset",
+                "expired",
+                {
+                    "nl": "Deze link is verlopen",
+                    "en": "This link has expired",
+                    "fr": "Ce lien a expiré",
+                },
+            ),
+            (
+                "reset",
+                "used",
+                {
+                    "nl": "Deze link is al gebruikt",
+                    "en": "This link has already been used",
+                    "fr": "Ce lien a déjà été utilisé",
+                },
+            ),
+            (
+                "reset",
+                "unknown",
+                {
+                    "nl": "Deze link is niet geldig",
+                    "en": "This link is not valid",
+                    "fr": "Ce lien n'est pas valide",
+                },
+            ),
+        )
+    ],
+    *[
+        Case(
+            id=f"password-reset-request{'-locked' if errors else ''}",
+            template="invitations/reset_request.html",
+            context={
+                "email": "sanne@example.test" if errors else "",
+                "errors": errors,
+                "minutes": 12,
+            },
+            path="/password-reset",
+            status_code=429 if errors else 200,
+            titles={
+                "nl": f"{'Fout: ' if errors else ''}Wachtwoord vergeten?",
+                "en": f"{'Error: ' if errors else ''}Forgot your password?",
+                "fr": f"{'Erreur' + NBSP + ': ' if errors else ''}Mot de passe oublié{NBSP}?",
+            },
+            texts=(
+                {"en": ["Try again in 12 minutes."], "all": ['value="sanne@example.test"']}
+                if errors
+                else {"all": ['name="_csrf_token"', 'href="/sign-in"']}
+            ),
+        )
+        for errors in ({}, {"form": "too_many_attempts"})
+    ],
+    Case(
+        id="password-reset-sent",
+        template="invitations/reset_sent.html",
+        context={},
+        path="/password-reset",
+        titles={
+            "nl": "Kijk in je e-mail",
+            "en": "Check your e-mail",
+            "fr": "Consultez vos e-mails",
+        },
+        texts={"en": ["If the address belongs to a Klankbord account"]},
+    ),
+    Case(
+        id="password-reset-done",
+        template="invitations/reset_done.html",
+        context={},
+        path="/password-reset",
+        titles={
+            "nl": "Je wachtwoord is gewijzigd",
+            "en": "Your password has been changed",
+            "fr": "Votre mot de passe a été modifié",
+        },
+        texts={"all": ['href="/sign-in"']},
+    ),
+    *[
+        Case(
+            id=f"password-reset-form{'-errors' if errors else ''}",
+            template="invitations/reset_form.html",
+            context={"action": "/password-reset/k3Jx9Qw7LmN2pR5tV8yB", "errors": errors},
+            path="/password-reset/k3Jx9Qw7LmN2pR5tV8yB",
+            status_code=400 if errors else 200,
+            titles={
+                "nl": f"{'Fout: ' if errors else ''}Kies een nieuw wachtwoord",
+                "en": f"{'Error: ' if errors else ''}Choose a new password",
+                "fr": (
+                    f"{'Erreur' + NBSP + ': ' if errors else ''}Choisissez un nouveau mot de passe"
+                ),
+            },
+            texts=(
+                {"en": ["Choose a password of at least 12 characters."]}
+                if errors
+                else {"all": ['action="/password-reset/k3Jx9Qw7LmN2pR5tV8yB"']}
+            ),
+        )
+        for errors in ({}, {"password": "password.too_short"})
+    ],
+    Case(
+        id="sso-settings-new",
+        template="sso/settings.html",
+        context={
+            "bureau_name": "Vertrouwenspunt Oost",
+            "secret_set": False,
+            "sign_in_address": None,
+            "redirect_uri": "https://klankbord.example/sign-in/sso/callback",
+            "issuer": "",
+            "client_id": "",
+            "enabled": True,
+            "errors": {},
+            "saved": False,
+        },
+        path="/bureau/single-sign-on",
+        principal=PRINCIPAL,
+        titles={
+            "nl": "Eenmalige aanmelding",
+            "en": "Single sign-on",
+            "fr": "Authentification unique",
+        },
+        texts={
+            "nl": ["Vertrouwenspunt Oost", "Het adres verschijnt hier zodra de instellingen"],
+            "en": ["The address appears here once the settings are saved."],
+            "fr": ["L'adresse apparaîtra ici", "Vertrouwenspunt Oost"],
+            "all": [
+                "https://klankbord.example/sign-in/sso/callback",
+                'name="_csrf_token"',
+                'type="password"',
+                " checked",
+            ],
+        },
+        absent=["notice-error", 'role="status"'],
+    ),
+    Case(
+        id="sso-settings-saved",
+        template="sso/settings.html",
+        context={
+            "bureau_name": "Vertrouwenspunt Oost",
+            "secret_set": True,
+            "sign_in_address": f"https://klankbord.example/sign-in/sso/{UUID(int=51)}",
+            "redirect_uri": "https://klankbord.example/sign-in/sso/callback",
+            "issuer": "https://login.vertrouwenspunt-oost.example",
+            "client_id": "klankbord",
+            "enabled": False,
+            "errors": {},
+            "saved": True,
+        },
+        path="/bureau/single-sign-on",
+        principal=PRINCIPAL,
+        titles={
+            "nl": "Eenmalige aanmelding",
+            "en": "Single sign-on",
+            "fr": "Authentification unique",
+        },
+        texts={
+            "nl": ["De instellingen zijn opgeslagen.", "Laat dit leeg om het te houden."],
+            "en": ["A secret is saved. Leave this empty to keep it."],
+            "fr": ["Les paramètres sont enregistrés.", "Laissez ce champ vide pour le garder."],
+            "all": [
+                f"https://klankbord.example/sign-in/sso/{UUID(int=51)}",
+                'value="https://login.vertrouwenspunt-oost.example"',
+            ],
+        },
+        absent=[" checked", "notice-error"],
+    ),
+    Case(
+        id="sso-settings-errors",
+        template="sso/settings.html",
+        context={
+            "bureau_name": "Vertrouwenspunt Oost",
+            "secret_set": False,
+            "sign_in_address": None,
+            "redirect_uri": "https://klankbord.example/sign-in/sso/callback",
+            "issuer": "http://login.example",
+            "client_id": "",
+            "enabled": True,
+            "errors": {
+                "issuer": "insecure_issuer",
+                "client_id": "required",
+                "client_secret": "required",
+            },
+            "saved": False,
+        },
+        path="/bureau/single-sign-on",
+        principal=PRINCIPAL,
+        status_code=422,
+        titles={
+            "nl": "Fout: Eenmalige aanmelding",
+            "en": "Error: Single sign-on",
+            "fr": f"Erreur{NBSP}: Authentification unique",
+        },
+        texts={
+            "nl": ["Er is een probleem", "Vul het client-ID in.", "Vul het clientgeheim in."],
+            "en": ["There is a problem", "Enter an address that starts with https://"],
+            "fr": ["Il y a un problème", "Saisissez l'identifiant client."],
+            "all": ['href="#issuer"', 'aria-invalid="true"', 'value="http://login.example"'],
+        },
+    ),
+    Case(
+        id="sso-failed",
+        template="sso/failed.html",
+        context={},
+        path="/sign-in/sso/callback",
+        status_code=400,
+        titles={
+            "nl": "Eenmalige aanmelding is niet gelukt",
+            "en": "Single sign-on did not work",
+            "fr": "L'authentification unique n'a pas fonctionné",
+        },
+        texts={
+            "nl": ["Je bent niet ingelogd."],
+            "fr": ["Vous n'êtes pas connecté."],
+            "all": ['href="/sign-in"'],
+        },
+    ),
     *ACCOUNT_CASES,
     Case(
         id="home-anonymous",
@@ -506,7 +870,7 @@ class _VisibleText(HTMLParser):
         if tag in ("script", "style"):
             self._skip += 1
         self.chunks.extend(value for key, value in attrs if key in self.SPOKEN and value)
-        if tag == "input":
+        if tag == "input" and ("type", "hidden") not in attrs:  # a CSRF token is not text
             self.chunks.extend(value for key, value in attrs if key == "value" and value)
 
     def handle_endtag(self, tag: str) -> None:
@@ -536,6 +900,8 @@ LITERAL_ALLOWED = ["Klankbord", *i18n.LANGUAGE_NAMES.values(), "/r/"]
 def _data_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
+    if isinstance(value, SimpleNamespace):
+        return _data_strings(vars(value))
     if isinstance(value, dict):
         return [text for item in value.values() for text in _data_strings(item)]
     if isinstance(value, (list, tuple)):
@@ -598,10 +964,13 @@ async def test_language_switch_sets_cookie_redirects_to_next(client):
     assert cookie.startswith(f"{i18n.COOKIE}=en;")
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
 
-    followed = await client.get("/organisations", headers={"accept-language": "fr"})
-    assert followed.status_code == 401
-    assert '<html lang="en">' in followed.text
-    assert "<h1>Sign in first</h1>" in followed.text
+    followed = await client.get(
+        "/organisations", headers={"accept-language": "fr"}, follow_redirects=True
+    )
+    assert followed.status_code == 200
+    assert followed.url.path == "/sign-in"
+    assert '<html lang="en">' in followed.text  # the cookie wins over the browser
+    assert "<h1>Sign in</h1>" in followed.text
 
 
 async def test_language_switch_unknown_language_redirects_without_cookie(client):

@@ -122,6 +122,7 @@ async def test_sign_in_recovery_code_works_once(english, world):
     _, codes = await _enrol(client)
     for attempt in range(2):
         client.cookies.clear()
+        client.cookies.set("klankbord_lang", "en")
         await _password(client, EMAIL, PASSWORD)
         typed = codes[0].upper().replace("-", " ")  # as someone types it off paper
         response = await submit(client, "/sign-in/code", "/sign-in/code", {"code": typed})
@@ -192,6 +193,7 @@ async def test_sign_in_totp_attempts_limited(english, world):
     client = english
     await _enrol(client)
     client.cookies.clear()
+    client.cookies.set("klankbord_lang", "en")
     await _password(client, EMAIL, PASSWORD)
     token = await csrf_token(client, "/sign-in/code")
     for _ in range(accounts.ACCOUNT_LIMIT):
@@ -363,6 +365,7 @@ async def test_admin_resets_a_lost_second_factor_within_own_bureau_only(english,
     assert not await accounts.has_totp(counsellor)
     assert await accounts.session_for_token(english.cookies[SESSION_COOKIE]) is None
     english.cookies.clear()
+    english.cookies.set("klankbord_lang", "en")
     response = await _password(english, EMAIL, PASSWORD)
     assert response.headers["location"] == "/sign-in/enrol"
 
