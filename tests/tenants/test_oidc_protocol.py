@@ -15,7 +15,6 @@ import json
 import logging
 import secrets
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,31 +29,11 @@ from tenants.oidc_protocol import (
     complete,
     discover,
 )
-from tests.conftest import missing
-from tests.support.oidc_provider import MockProvider, ProviderUnavailable, ScriptedProvider
+from tests.support.oidc_provider import ScriptedProvider
 
 REDIRECT_URI = "http://127.0.0.1:9/oidc/callback"  # never contacted: the test is the browser
 CLIENT_ID = "klankbord-bureau-a"
 CLIENT_SECRET = "client-secret-of-bureau-a"
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[MockProvider]:
-    mock = MockProvider()
-    try:
-        mock.start()
-    except ProviderUnavailable as reason:
-        missing(str(reason))
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedProvider]:
-    with ScriptedProvider() as server:
-        yield server
 
 
 @pytest.fixture

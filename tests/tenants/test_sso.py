@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -30,11 +29,9 @@ from klankbord.tenancy import system_context, tenant_transaction
 from tenants import sso
 from tenants.sso_routes import BINDING_COOKIE
 from tenants.tables import OidcLogin, OidcProvider, StaffUser
-from tests.conftest import missing
 from tests.support.forms import submit
 from tests.support.oidc_provider import (
     MockProvider,
-    ProviderUnavailable,
     ScriptedProvider,
     callback_params,
 )
@@ -45,25 +42,6 @@ CLIENT_ID = "klankbord-bureau-a"
 CLIENT_SECRET = "client-secret-of-bureau-a-0f3c9e"
 FAILED = "Single sign-on did not work"
 EMAIL = "counsellor.a1@example.test"
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[MockProvider]:
-    mock = MockProvider()
-    try:
-        mock.start()
-    except ProviderUnavailable as reason:
-        missing(str(reason))
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedProvider]:
-    with ScriptedProvider() as server:
-        yield server
 
 
 @pytest.fixture
