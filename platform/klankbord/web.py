@@ -65,7 +65,17 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
-    from tenants import invitation_routes, sign_in_routes, sso_routes
+    from tenants import (
+        counsellor_routes,
+        dashboard_routes,
+        intake_link_routes,
+        invitation_routes,
+        offboarding_routes,
+        onboarding_routes,
+        procedure_text_routes,
+        sign_in_routes,
+        sso_routes,
+    )
     from tenants import routes as tenant_routes
 
     app = Litestar(
@@ -75,6 +85,12 @@ def create_app(
             *sign_in_routes.ROUTES,
             *invitation_routes.ROUTES,
             *sso_routes.ROUTES,
+            *onboarding_routes.ROUTES,
+            *intake_link_routes.ROUTES,
+            *procedure_text_routes.ROUTES,
+            *counsellor_routes.ROUTES,
+            *dashboard_routes.ROUTES,
+            *offboarding_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"
             ),

@@ -23,3 +23,22 @@ class AnonymityMode(StrEnum):
     ANONYMOUS = "anonymous"
     CONFIDENTIAL = "confidential"
     REPORTER_CHOOSES = "reporter_chooses"
+
+
+class Sector(StrEnum):
+    EDUCATION = "education"
+    CARE = "care"
+    HOUSING = "housing"
+    PUBLIC = "public"
+    FINANCIAL = "financial"  # whistleblower-law duties whatever the headcount
+    BUSINESS = "business"
+    NON_PROFIT = "non_profit"
+    OTHER = "other"
+
+
+class Assignment(StrEnum):
+    """A counsellor's place in an organisation: the primary handles new reports, the
+    substitute takes over when the primary is away."""
+
+    PRIMARY = "primary"
+    SUBSTITUTE = "substitute"

@@ -55,6 +55,8 @@ async def create_organisation(
     country: Country = Country.NL,
     sector: str = "",
     headcount: int = 0,
+    languages: tuple[str, ...] = ("nl",),
+    procedures: tuple[Procedure, ...] = (),
 ) -> UUID:
     name = name.strip()
     if not name:
@@ -70,7 +72,13 @@ async def create_organisation(
         if await taken:
             raise Conflict(code="organisation_name_taken")
         organisation = Organisation(
-            bureau=bureau_id, name=name, country=country, sector=sector, headcount=headcount
+            bureau=bureau_id,
+            name=name,
+            country=country,
+            sector=sector,
+            headcount=headcount,
+            languages=",".join(languages),
+            procedures=",".join(procedures),
         )
         await organisation.save()
         await audit.record(

@@ -8,6 +8,7 @@ from piccolo.columns import (
     UUID,
     BigInt,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     Text,
@@ -18,19 +19,33 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from klankbord.tenancy import tenant_owned
-from tenants.choices import AnonymityMode, Country, MembershipRole, Procedure
+from tenants.choices import (
+    AnonymityMode,
+    Assignment,
+    Country,
+    MembershipRole,
+    Procedure,
+    Sector,
+)
 
 __all__ = [
     "AnonymityMode",
+    "Assignment",
     "Bureau",
+    "CounsellorCredential",
     "Country",
+    "ExternalAuthority",
     "IntakeLink",
     "Membership",
     "MembershipRole",
     "OidcLogin",
     "OidcProvider",
     "Organisation",
+    "OrganisationKey",
     "Procedure",
+    "ProcedureTemplate",
+    "ProcedureText",
+    "Sector",
     "StaffRecoveryCode",
     "StaffSession",
     "StaffToken",
@@ -48,13 +63,29 @@ class Bureau(Table, tablename="bureau"):
 
 @tenant_owned(organisation="id", bureau="bureau")
 class Organisation(Table, tablename="organisation"):
+    """A client organisation: the tenant. `name` is its legal name, unique within a bureau.
+
+    `languages` and `procedures` are comma-separated codes (`nl,fr`; `integrity,...`).
+    `onboarded_at` is empty while the onboarding wizard is unfinished (`onboarding_step` is
+    where it resumes); `export_made_at` records the offboarding export, which must come before
+    deletion. Retention defaults are in months (casework applies them).
+    """
+
     id = UUID(primary_key=True)
     bureau = ForeignKey(Bureau, index=True)
     name = Varchar(length=200)
     country = Varchar(length=2, choices=Country, default=Country.NL)
-    sector = Varchar(length=80, default="")
+    sector = Varchar(length=80, choices=Sector, default="")  # "": not given yet
     headcount = Integer(default=0)
     active = Boolean(default=True)
+    languages = Varchar(length=20, default="nl")
+    procedures = Varchar(length=100, default="")
+    onboarding_step = Varchar(length=32, default="profile")
+    onboarded_at = Timestamptz(null=True, default=None)
+    retention_months_closed = Integer(default=24)
+    retention_months_no_follow_up = Integer(default=2)
+    plan = Varchar(length=32, default="")
+    export_made_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -89,11 +120,16 @@ class Membership(Table, tablename="membership"):
     organisation = ForeignKey(Organisation, index=True)
     bureau = ForeignKey(Bureau, index=True)
     role = Varchar(length=32, choices=MembershipRole)
+    assignment = Varchar(length=16, choices=Assignment, default=Assignment.PRIMARY)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau")
+@tenant_owned(organisation="organisation", bureau="bureau", login="token")
 class IntakeLink(Table, tablename="intake_link"):
+    """An organisation's public address for one procedure. `active`: enabled by the bureau
+    admin; `retired_at`: replaced by a rotation (the old address then says the link has
+    moved). A reporter's request finds its link through a login context on `token`."""
+
     id = UUID(primary_key=True)
     organisation = ForeignKey(Organisation, index=True)
     bureau = ForeignKey(Bureau, index=True)
@@ -101,6 +137,72 @@ class IntakeLink(Table, tablename="intake_link"):
     token = Varchar(length=64, unique=True)
     anonymity = Varchar(length=32, choices=AnonymityMode, default=AnonymityMode.REPORTER_CHOOSES)
     active = Boolean(default=True)
+    retired_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(organisation="organisation", bureau="bureau")
+class ExternalAuthority(Table, tablename="external_authority"):
+    """A competent authority an organisation's integrity reports may go to (prefilled per
+    country at onboarding, editable)."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    name = Varchar(length=200)
+    contact = Varchar(length=300, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(bureau="bureau")
+class ProcedureTemplate(Table, tablename="procedure_template"):
+    """The bureau's library: a procedure text (markdown) per procedure and language."""
+
+    id = UUID(primary_key=True)
+    bureau = ForeignKey(Bureau, index=True)
+    procedure = Varchar(length=32, choices=Procedure)
+    language = Varchar(length=2)
+    body = Text()
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(organisation="organisation", bureau="bureau")
+class ProcedureText(Table, tablename="procedure_text"):
+    """An organisation's own version of a procedure text, overriding the bureau's template."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    procedure = Varchar(length=32, choices=Procedure)
+    language = Varchar(length=2)
+    body = Text()
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(bureau="bureau")
+class CounsellorCredential(Table, tablename="counsellor_credential"):
+    """A counsellor's certification (a 4-year cycle) and training hours in that cycle."""
+
+    id = UUID(primary_key=True)
+    staff_user = ForeignKey(StaffUser, unique=True)
+    bureau = ForeignKey(Bureau, index=True)
+    certified_on = Date(null=True, default=None)
+    expires_on = Date(null=True, default=None)
+    training_hours = Integer(default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(organisation="organisation", bureau="bureau")
+class OrganisationKey(Table, tablename="organisation_key"):
+    """The organisation's data key, wrapped by the key-encryption key of a `KeyProvider`.
+    Deleting this row at offboarding makes every copy of the organisation's sealed content,
+    backups included, unreadable."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, unique=True)
+    bureau = ForeignKey(Bureau, index=True)
+    key_id = Varchar(length=200)
+    wrapped_key = Text(secret=True)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

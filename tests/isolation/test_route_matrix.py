@@ -42,6 +42,9 @@ from tests.support.world import ROLES, World
 # also get "mixed" variants (one parameter foreign, the others the role's own).
 PARAMETER_IDS: dict[str, Callable[[World, str], UUID | str]] = {
     "organisation_id": lambda world, organisation: world.organisations[organisation],
+    "link_id": lambda world, organisation: world.intake_link_ids[organisation],
+    # A counsellor of that organisation (staff of its bureau).
+    "staff_user_id": lambda world, organisation: world.users[f"counsellor_{organisation}"],
 }
 
 # Each role's own organisation (the positive control), the organisations that are foreign to

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from types import SimpleNamespace
@@ -24,6 +24,15 @@ from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import make_environment, page
 from klankbord.tenancy import Role, staff_context
 from tenants.choices import Country, MembershipRole, Procedure
+from tests.support.template_case import Case
+from tests.tenants import (
+    template_cases_counsellors,
+    template_cases_dashboard,
+    template_cases_intake_links,
+    template_cases_offboarding,
+    template_cases_onboarding,
+    template_cases_procedure_texts,
+)
 
 SETTINGS = Settings(environment="test")
 ENV = make_environment(SETTINGS)
@@ -87,22 +96,6 @@ BUREAUS = [
     {"id": BUREAU_ID, "name": "Vertrouwenspunt Oost", "created_at": CREATED},
     {"id": UUID(int=41), "name": "Bureau Confiance Wallonie", "created_at": CREATED},
 ]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One rendering of a template: its context, the page title per language (None where the
-    title is data) and texts the page must contain per language."""
-
-    id: str
-    template: str
-    context: dict[str, Any]
-    titles: dict[str, str | None]
-    texts: dict[str, list[str]] = field(default_factory=dict)
-    absent: list[str] = field(default_factory=list)
-    path: str = "/"
-    principal: Any = None
-    status_code: int = 200
 
 
 def _error(status: int, code: str, titles: dict[str, str | None], texts: dict[str, list[str]]):
@@ -766,6 +759,14 @@ CASES = [
         },
         absent=["<table", "/r/"],
     ),
+]
+CASES += [
+    *template_cases_onboarding.CASES,
+    *template_cases_intake_links.CASES,
+    *template_cases_procedure_texts.CASES,
+    *template_cases_counsellors.CASES,
+    *template_cases_dashboard.CASES,
+    *template_cases_offboarding.CASES,
 ]
 
 

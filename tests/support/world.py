@@ -15,6 +15,7 @@ from klankbord.tenancy import (
 )
 from tenants import services
 from tenants.choices import MembershipRole, Procedure
+from tenants.tables import IntakeLink
 
 BUREAUS = ("A", "B")
 ORGANISATIONS = ("A1", "A2", "B1", "B2")
@@ -28,6 +29,7 @@ class World:
     organisation_names: dict[str, str] = field(default_factory=dict)
     users: dict[str, UUID] = field(default_factory=dict)
     intake_links: dict[str, str] = field(default_factory=dict)  # organisation key -> token
+    intake_link_ids: dict[str, UUID] = field(default_factory=dict)  # organisation key -> id
 
     def bureau_of(self, organisation: str) -> UUID:
         return self.bureaus[organisation[0]]
@@ -77,7 +79,12 @@ async def build_world() -> World:
         for key in ORGANISATIONS:
             name = f"Organisation {key}"
             organisation_id = await services.create_organisation(
-                ctx, bureau_id=world.bureau_of(key), name=name, headcount=120
+                ctx,
+                bureau_id=world.bureau_of(key),
+                name=name,
+                headcount=120,
+                languages=("nl", "en"),
+                procedures=tuple(Procedure),
             )
             world.organisations[key], world.organisation_names[key] = organisation_id, name
             for role in (MembershipRole.COUNSELLOR, MembershipRole.ORGANISATION_CONTACT):
@@ -96,4 +103,11 @@ async def build_world() -> World:
             world.intake_links[key] = await services.create_intake_link(
                 ctx, organisation_id=organisation_id, procedure=Procedure.INTEGRITY
             )
+            world.intake_link_ids[key] = await _link_id(world.intake_links[key])
     return world
+
+
+async def _link_id(token: str) -> UUID:
+    row = await IntakeLink.select(IntakeLink.id).where(IntakeLink.token == token).first()
+    assert row is not None
+    return UUID(str(row["id"]))

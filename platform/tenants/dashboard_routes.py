@@ -1,0 +1,7 @@
+"""Pages for dashboards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []

@@ -1,0 +1,8 @@
+"""Template rendering cases for the counsellors pages (collected by
+tests/klankbord/test_templates.py)."""
+
+from __future__ import annotations
+
+from tests.support.template_case import Case
+
+CASES: list[Case] = []
