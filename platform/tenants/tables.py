@@ -61,14 +61,15 @@ class Bureau(Table, tablename="bureau"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="id", bureau="bureau")
+@tenant_owned(organisation="id", bureau="bureau", login="id")
 class Organisation(Table, tablename="organisation"):
     """A client organisation: the tenant. `name` is its legal name, unique within a bureau.
 
     `languages` and `procedures` are comma-separated codes (`nl,fr`; `integrity,...`).
     `onboarded_at` is empty while the onboarding wizard is unfinished (`onboarding_step` is
     where it resumes); `export_made_at` records the offboarding export, which must come before
-    deletion. Retention defaults are in months (casework applies them).
+    deletion. Retention defaults are in months (casework applies them). A login context keyed
+    by its id reads the row (a reporter's page, once the intake link's token has been found).
     """
 
     id = UUID(primary_key=True)

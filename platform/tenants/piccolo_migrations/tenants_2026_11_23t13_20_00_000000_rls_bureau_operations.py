@@ -4,7 +4,8 @@
   tenant rule of the rls migration).
 - `procedure_template`, `counsellor_credential`: rows of the context's bureau.
 - `intake_link`: one row, read-only, for a login context that asks for it by token (a
-  reporter's request, before anyone is known).
+  reporter's request, before anyone is known); `organisation`: one row, read-only, for a login
+  context that asks for it by id (that link's organisation).
 
 The unique indexes (both databases) make a duplicate organisation name in a bureau, or a second
 text for the same procedure and language, fail in the database even when two requests race.
@@ -56,10 +57,12 @@ def rls_statements() -> list[str]:
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
             f"CREATE POLICY tenant_isolation ON {table} USING ({rule}) WITH CHECK ({rule})",
         ]
-    sql.append(
+    sql += [
         "CREATE POLICY login_lookup ON intake_link FOR SELECT"
-        " USING (klankbord_scope() = 'login' AND token = klankbord_login_key())"
-    )
+        " USING (klankbord_scope() = 'login' AND token = klankbord_login_key())",
+        "CREATE POLICY login_lookup ON organisation FOR SELECT"
+        " USING (klankbord_scope() = 'login' AND id::text = klankbord_login_key())",
+    ]
     return sql
 
 
@@ -79,7 +82,13 @@ async def forwards() -> MigrationManager:
     manager.add_raw(_run(INDEXES, postgres_only=False))
     manager.add_raw(_run(rls_statements(), postgres_only=True))
     manager.add_raw_backwards(
-        _run(["DROP POLICY IF EXISTS login_lookup ON intake_link"], postgres_only=True)
+        _run(
+            [
+                "DROP POLICY IF EXISTS login_lookup ON intake_link",
+                "DROP POLICY IF EXISTS login_lookup ON organisation",
+            ],
+            postgres_only=True,
+        )
     )
     manager.add_raw_backwards(
         _run(
