@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from klankbord import database
+from klankbord import database, keys
 from klankbord.migrations import migrate
 from klankbord.provision import Provisioning, provision, url_for
 from klankbord.settings import Settings
@@ -74,7 +74,11 @@ class Database:
 async def test_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
     if BACKEND == "sqlite":
         path = tmp_path_factory.mktemp("db") / "klankbord.sqlite3"
-        settings = Settings(environment="test", database_url=f"sqlite:///{path}")
+        settings = Settings(
+            environment="test",
+            database_url=f"sqlite:///{path}",
+            data_dir=tmp_path_factory.mktemp("data"),
+        )
         await migrate(settings, quiet=True)
         yield Database(settings)
         return
@@ -99,7 +103,12 @@ async def test_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
     )
     owner_url = url_for(server.admin_url, "klankbord_test_owner", owner_pw, name)
     app_url = url_for(server.admin_url, "klankbord_test_app", app_pw, name)
-    settings = Settings(environment="test", database_url=app_url, migration_database_url=owner_url)
+    settings = Settings(
+        environment="test",
+        database_url=app_url,
+        migration_database_url=owner_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+    )
     await migrate(settings, quiet=True)
     admin_url = server.admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
@@ -119,6 +128,8 @@ async def test_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 @pytest.fixture(scope="session")
 async def engine(test_database: Database) -> AsyncIterator[Any]:
     settings = test_database.settings
+    # Data keys are wrapped under a key file in the run's own temporary data folder.
+    keys.use_key_provider(keys.key_provider(settings))
     app_engine = database.use_engine(database.make_engine(settings.database_url, pool_size=4))
     await database.open_engine(app_engine)
     yield app_engine

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from klankbord import database
+from klankbord import database, keys
 from klankbord.errors import ConfigurationError, DomainError
 from klankbord.settings import Settings
 
@@ -30,12 +30,14 @@ def _out(text: str = "") -> None:
 
 
 async def _with_engine(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    previous = keys.use_key_provider(keys.key_provider(settings))
     engine = database.use_engine(database.make_engine(settings.database_url))
     await database.open_engine(engine)
     try:
         return await work()
     finally:
         await database.close_engine(engine)
+        keys.use_key_provider(previous)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,5 +1,7 @@
-"""Demo data for `make run`: one bureau, two organisations, every role, an intake link per
-procedure. Idempotent: a second run finds the bureau and only prints the details again."""
+"""Demo data for `make run`: one bureau, two organisations onboarded through the onboarding
+services (languages, procedures, counsellors, competent authorities, retention), every role,
+an intake link per procedure. Idempotent: a second run finds the bureau and only prints the
+details again."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from klankbord.tenancy import TenantContext, system_context, tenant_transaction
-from tenants import services
+from tenants import onboarding, services
 from tenants.access import list_intake_links, list_organisations
-from tenants.choices import Country, MembershipRole, Procedure
+from tenants.choices import Assignment, Country, MembershipRole, Procedure
 
 DEMO_BUREAU = "Vertrouwenspunt Demo"
 # Shown on screen by `make run`; the demo is for a local machine and refuses production.
@@ -19,10 +21,28 @@ DEMO_USERS = (
     ("anna@demo.klankbord.test", "Anna de Vries", "counsellor"),
     ("youssef@demo.klankbord.test", "Youssef El Amrani", "counsellor"),
     ("hr@demo.klankbord.test", "Hanna Rutten", "organisation_contact"),
+    # A second bureau admin (the browser test of the onboarding wizard signs in as Bram).
+    ("bram@demo.klankbord.test", "Bram Bakker", "bureau_admin"),
 )
+ANNA, YOUSSEF = "anna@demo.klankbord.test", "youssef@demo.klankbord.test"
+# name, country, sector, headcount, languages, counsellors (e-mail, assignment)
 DEMO_ORGANISATIONS = (
-    ("Basisschool De Linde", Country.NL, "education", 64),
-    ("Zorggroep Het Anker", Country.BE, "care", 420),
+    (
+        "Basisschool De Linde",
+        Country.NL,
+        "education",
+        64,
+        ("nl", "en"),
+        ((ANNA, Assignment.PRIMARY), (YOUSSEF, Assignment.SUBSTITUTE)),
+    ),
+    (
+        "Zorggroep Het Anker",
+        Country.BE,
+        "care",
+        420,
+        ("nl", "fr"),
+        ((YOUSSEF, Assignment.PRIMARY),),
+    ),
 )
 
 
@@ -55,7 +75,7 @@ async def _create(ctx: TenantContext) -> UUID:
     bureau_id = await services.create_bureau(ctx, name=DEMO_BUREAU)
     users: dict[str, UUID] = {}
     for email, name, role in DEMO_USERS:
-        users[role if role != "counsellor" else email] = await services.create_staff_user(
+        users[email] = await services.create_staff_user(
             ctx,
             bureau_id=bureau_id,
             email=email,
@@ -63,24 +83,18 @@ async def _create(ctx: TenantContext) -> UUID:
             password=DEMO_PASSWORD,
             bureau_admin=role == "bureau_admin",
         )
-    anna, youssef = users["anna@demo.klankbord.test"], users["youssef@demo.klankbord.test"]
-    for index, (name, country, sector, headcount) in enumerate(DEMO_ORGANISATIONS):
+    for index, (name, country, sector, headcount, languages, counsellors) in enumerate(
+        DEMO_ORGANISATIONS
+    ):
         organisation_id = await services.create_organisation(
             ctx, bureau_id=bureau_id, name=name, country=country, sector=sector, headcount=headcount
         )
-        counsellors = (anna, youssef) if index == 0 else (youssef,)
-        for staff_user_id in counsellors:
-            await services.add_membership(
-                ctx,
-                organisation_id=organisation_id,
-                staff_user_id=staff_user_id,
-                role=MembershipRole.COUNSELLOR,
-            )
+        await _onboard(ctx, organisation_id, languages, counsellors, users)
         if index == 0:
             await services.add_membership(
                 ctx,
                 organisation_id=organisation_id,
-                staff_user_id=users["organisation_contact"],
+                staff_user_id=users["hr@demo.klankbord.test"],
                 role=MembershipRole.ORGANISATION_CONTACT,
             )
         for procedure in Procedure:
@@ -88,3 +102,32 @@ async def _create(ctx: TenantContext) -> UUID:
                 ctx, organisation_id=organisation_id, procedure=procedure
             )
     return bureau_id
+
+
+async def _onboard(
+    ctx: TenantContext,
+    organisation_id: UUID,
+    languages: tuple[str, ...],
+    counsellors: tuple[tuple[str, Assignment], ...],
+    users: dict[str, UUID],
+) -> None:
+    """The onboarding wizard's steps, as a bureau admin would take them."""
+    await onboarding.save_scope(
+        ctx,
+        organisation_id=organisation_id,
+        languages=list(languages),
+        procedures=[procedure.value for procedure in Procedure],
+    )
+    for email, assignment in counsellors:
+        await onboarding.assign_counsellor(
+            ctx,
+            organisation_id=organisation_id,
+            staff_user_id=users[email],
+            assignment=assignment.value,
+        )
+    await onboarding.save_counsellors(ctx, organisation_id=organisation_id)
+    await onboarding.save_authorities(ctx, organisation_id=organisation_id)
+    await onboarding.save_retention(
+        ctx, organisation_id=organisation_id, closed="24", no_follow_up="2"
+    )
+    await onboarding.finish(ctx, organisation_id=organisation_id)

@@ -31,15 +31,20 @@ def translations(locales_dir: Path, language: str) -> NullTranslations:
         catalog = read_po(handle, locale=language)
     result = Translations()
     for message in catalog:
-        if not message.id or not message.string or message.fuzzy:
+        string = message.string
+        # An untranslated plural is ("", ""): not empty as a tuple, but nothing to show.
+        if isinstance(string, (tuple, list)) and not any(string):
+            continue
+        if not message.id or not string or message.fuzzy:
             continue
         if isinstance(message.id, (tuple, list)):
+            plural_forms = tuple(string) if isinstance(string, (tuple, list)) else (string,)
             singular = str(message.id[0])
-            for index, text in enumerate(message.string):
+            for index, text in enumerate(plural_forms):
                 result._catalog[(singular, index)] = str(text)
-            result._catalog[singular] = str(message.string[0])
+            result._catalog[singular] = str(plural_forms[0])
         else:
-            result._catalog[message.id] = str(message.string)
+            result._catalog[message.id] = str(string)
     return result
 
 

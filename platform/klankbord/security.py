@@ -135,9 +135,12 @@ class Csrf:
         if self._valid(current):
             return cast(str, current)
         if _CSRF_NEW not in state:
-            nonce = secrets.token_hex(32)
-            state[_CSRF_NEW] = nonce + self._sign(nonce)
+            state[_CSRF_NEW] = self.new_token()
         return cast(str, state[_CSRF_NEW])
+
+    def new_token(self) -> str:
+        nonce = secrets.token_hex(32)
+        return nonce + self._sign(nonce)
 
     def input(self, scope: Scope) -> Markup:
         return Markup('<input type="hidden" name="{}" value="{}">').format(

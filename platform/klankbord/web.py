@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
 
-from klankbord import database, jobs, routes
+from klankbord import database, jobs, keys, routes
 from klankbord.auth import session_middleware
 from klankbord.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
 from klankbord.logs import configure_logging
@@ -54,6 +54,8 @@ def create_app(
 
     async def startup(app: Litestar) -> None:
         database.use_engine(app_engine)
+        if owned:  # like the engine: a caller that passes its own engine sets up keys too
+            keys.use_key_provider(keys.key_provider(settings))
         if owned:
             await database.open_engine(app_engine)
         if ticker is not None:

@@ -66,6 +66,7 @@ async def list_memberships(ctx: TenantContext, organisation_id: UUID) -> list[di
         Membership.select(
             Membership.id,
             Membership.role,
+            Membership.assignment,
             Membership.staff_user.id.as_alias("staff_user_id"),
             Membership.staff_user.display_name.as_alias("display_name"),
         ),

@@ -284,6 +284,30 @@ async def _send_invitation(
     await mail.enqueue(email, _("Your invitation to Klankbord"), body + "\n", bureau=bureau_id)
 
 
+async def send_invitation(
+    settings: Settings,
+    *,
+    staff_user_id: UUID,
+    bureau_id: UUID,
+    bureau_name: str,
+    email: str,
+    display_name: str,
+    language: str,
+) -> None:
+    """The invitation link and mail for an account someone else just created without a
+    password (a new bureau's first admin, made by the platform operator). Call it inside the
+    transaction that created the account, so the mail exists exactly when the account does."""
+    await _send_invitation(
+        settings,
+        staff_user_id=staff_user_id,
+        bureau_id=bureau_id,
+        bureau_name=bureau_name,
+        email=email,
+        display_name=display_name,
+        language=language,
+    )
+
+
 # --- links --------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from klankbord.errors import PermissionDenied
 from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
 from tenants import access
+from tenants.policies import whistleblower_duties
 
 
 class OrganisationOut(msgspec.Struct):
@@ -78,7 +79,13 @@ class OrganisationPages(Controller):
         ctx = current_context(request)
         async with tenant_transaction(ctx):
             organisations = await access.list_organisations(ctx, page=page_number)
-        return page(request, "tenants/organisations.html", organisations=organisations)
+        return page(
+            request,
+            "tenants/organisations.html",
+            organisations=organisations,
+            page_number=max(page_number, 1),
+            has_next=len(organisations) == access.PAGE_SIZE,
+        )
 
     @get("/{organisation_id:uuid}", name="organisation")
     async def detail_page(
@@ -96,6 +103,10 @@ class OrganisationPages(Controller):
             organisation=organisation,
             members=members,
             links=links,
+            is_admin=ctx.bureau_admin,
+            whistleblower_duties=whistleblower_duties(
+                organisation["headcount"], organisation["sector"]
+            ),
         )
 
 

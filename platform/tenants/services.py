@@ -81,6 +81,10 @@ async def create_organisation(
             procedures=",".join(procedures),
         )
         await organisation.save()
+        # Its data key, in the same transaction: no organisation ever exists without one.
+        from klankbord import keys
+
+        await keys.create_data_key(ctx, organisation_id=organisation.id, bureau_id=bureau_id)
         await audit.record(
             ctx,
             action="organisation.created",
@@ -199,10 +203,20 @@ async def create_intake_link(
     procedure: Procedure,
     anonymity: AnonymityMode = AnonymityMode.REPORTER_CHOOSES,
 ) -> str:
-    """A new intake link; its token (192 random bits) is the unguessable part of the URL."""
+    """A new live intake link; its token (192 random bits) is the unguessable part of the URL.
+
+    Only the bureau admin (or the system) creates one, and only when the rules of
+    `tenants.intake_links.check_may_go_live` allow it: the procedure is enabled for the
+    organisation, a counsellor is assigned, and no other live link has this procedure (to
+    replace a live link, rotate it). The token never goes into the audit log.
+    """
+    from tenants import intake_links  # the link rules; that module imports this one
+
     async with tenant_transaction(ctx):
         organisation = await access_organisation(ctx, organisation_id)
         check_may_write(ctx, bureau_id=organisation["bureau"], organisation_id=organisation_id)
+        intake_links.check_admin(ctx)
+        await intake_links.check_may_go_live(ctx, organisation, str(procedure))
         token = secrets.token_urlsafe(24)
         link = IntakeLink(
             organisation=organisation_id,
@@ -219,6 +233,6 @@ async def create_intake_link(
             organisation_id=organisation_id,
             subject_type="intake_link",
             subject_id=link.id,
-            detail={"procedure": procedure.value},
+            detail={"procedure": str(procedure), "anonymity": str(anonymity)},
         )
         return token

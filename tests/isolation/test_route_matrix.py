@@ -30,6 +30,7 @@ from litestar.handlers.http_handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from klankbord.errors import DomainError
+from klankbord.security import CSRF_COOKIE, CSRF_HEADER
 from klankbord.settings import Settings
 from klankbord.web import create_app
 from tests.support.world import ROLES, World
@@ -77,6 +78,9 @@ PUBLIC_PATHS = frozenset(
 PUBLIC_PREFIXES = ("/static/", "/schema/", "/sign-in/")
 # Mail links (a token, no tenant data): tests/tenants/test_invitations.py.
 PUBLIC_PREFIXES += ("/invitation/", "/password-reset")
+# A reporter's intake page: no sign-in; the token finds one link through a login context and
+# a moved or disabled link names no organisation: tests/tenants/test_intake_links.py.
+PUBLIC_PREFIXES += ("/r/",)
 
 # The signed-in principal's own account: no tenant data, no ids in the path; every role gets
 # its own page (tests/tenants/test_sign_in.py checks what it shows and changes).
@@ -105,6 +109,15 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
         f"{kind} {key}" for key in VISIBLE[role] for kind in ("Counsellor", "Contact")
     ],
     "/bureau/single-sign-on": _bureau_names,  # the admin's own bureau, by name
+    "/organisations/new": _bureau_names,  # the form names the admin's own bureau
+    "/platform/bureaus/new": _bureau_names,  # the form lists the bureaus (operator only)
+    "/bureau/dashboard": _organisation_names,  # every organisation of the bureau
+    "/bureau/dashboard.csv": _organisation_names,
+    "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
+    "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name
+    "/bureau/counsellors": lambda world, role: [  # the bureau's own counsellors, by name
+        f"Counsellor {key}" for key in VISIBLE[role]
+    ],
 }
 
 # Parameterless state-changing handlers ("POST /organisations": the ids travel in the body)
@@ -115,6 +128,11 @@ PARAMETERLESS_WRITES: dict[tuple[str, str], str] = {
     ),
     ("POST", "/bureau/staff/resend"): "test_invitation_resend_by_other_bureau_not_found",
     ("POST", "/bureau/single-sign-on"): "test_sso_settings_foreign_admin_cannot_read_or_change",
+    ("POST", "/organisations/new"): "test_organisation_new_other_roles_refused",
+    ("POST", "/platform/bureaus/new"): "test_new_bureau_only_operator_may",
+    ("POST", "/bureau/procedure-texts"): (
+        "test_procedure_template_admin_of_other_bureau_cannot_see_or_change"
+    ),
 }
 
 # (method, route, role): the guards admit the role but the handler refuses it on its own data
@@ -277,10 +295,15 @@ async def _request(
 ) -> httpx.Response:
     if method in SAFE_METHODS:
         return await client.request(method, url)
+    # A valid CSRF pair, as a browser that loaded the form has: the refusal must come from
+    # the access check, not from the CSRF middleware.
+    token = _collection_app().state.csrf.new_token()
+    client.cookies.set(CSRF_COOKIE, token)
+    headers = {CSRF_HEADER: token}
     body = REQUEST_BODIES.get((method, path))
     if body is None:
-        return await client.request(method, url, content=b"")
-    return await client.request(method, url, json=body(world, role))
+        return await client.request(method, url, content=b"", headers=headers)
+    return await client.request(method, url, json=body(world, role), headers=headers)
 
 
 # --- the matrix ---------------------------------------------------------------------------

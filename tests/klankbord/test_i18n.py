@@ -157,6 +157,24 @@ def test_translations_missing_language_falls_back_to_source(tmp_path: Path):
     assert catalog.gettext("Welcome") == "Welcome"
 
 
+def test_translations_untranslated_plural_falls_back_to_source(tmp_path: Path):
+    folder = tmp_path / "en" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgid "%(num)d organisation"\nmsgid_plural "%(num)d organisations"\n'
+        'msgstr[0] ""\nmsgstr[1] ""\n',
+        encoding="utf-8",
+    )
+    catalog = i18n.translations(tmp_path, "en")
+    assert catalog.ngettext("%(num)d organisation", "%(num)d organisations", 3) == (
+        "%(num)d organisations"
+    )
+    assert catalog.ngettext("%(num)d organisation", "%(num)d organisations", 1) == (
+        "%(num)d organisation"
+    )
+
+
 @pytest.mark.parametrize(
     ("cookie", "accept_language", "expected"),
     [

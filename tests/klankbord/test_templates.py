@@ -56,9 +56,12 @@ ORGANISATION = {
     "bureau": BUREAU_ID,
     "name": "Zorggroep De Linde & Partners",
     "country": Country.NL.value,
-    "sector": "Zorg",
+    "sector": "care",
     "headcount": 1250,
     "active": True,
+    "languages": "nl,fr",
+    "procedures": "unwanted_behaviour,integrity",
+    "onboarded_at": CREATED,
     "created_at": CREATED,
 }
 ORGANISATIONS = [
@@ -69,12 +72,14 @@ MEMBERS = [
     {
         "id": UUID(int=11),
         "role": MembershipRole.COUNSELLOR.value,
+        "assignment": "primary",
         "staff_user_id": UUID(int=21),
         "display_name": "Sanne de Vries",
     },
     {
         "id": UUID(int=12),
         "role": MembershipRole.ORGANISATION_CONTACT.value,
+        "assignment": "primary",
         "staff_user_id": UUID(int=22),
         "display_name": "Karim El Amrani",
     },
@@ -88,6 +93,7 @@ LINKS = [
         "token": f"k3Jx9{number}Qw7LmN2pR5tV8yB",
         "anonymity": "reporter_chooses",
         "active": procedure is not Procedure.REHABILITATION,
+        "retired_at": None,
         "created_at": CREATED,
     }
     for number, procedure in enumerate(Procedure)
@@ -684,20 +690,43 @@ CASES = [
     Case(
         id="organisations",
         template="tenants/organisations.html",
-        context={"organisations": ORGANISATIONS},
+        context={"organisations": ORGANISATIONS, "page_number": 1, "has_next": False},
         path="/organisations",
         principal=PRINCIPAL,
         titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
         texts={
-            "nl": ["Aantal medewerkers", "Land", "Zorggroep De Linde &amp; Partners"],
+            "nl": ["Aantal medewerkers", "Land", "Zorggroep De Linde &amp; Partners", "Zorg"],
             "en": ["Headcount"],
             "fr": ["Effectif", "Pays", "Ville de Namur", f'href="/organisations/{UUID(int=7)}"'],
+        },
+        absent=["/organisations/new", 'rel="next"', 'rel="prev"'],
+    ),
+    Case(
+        id="organisations-admin-pages",
+        template="tenants/organisations.html",
+        context={
+            "organisations": [{**ORGANISATION, "onboarded_at": None}],
+            "page_number": 2,
+            "has_next": True,
+        },
+        path="/organisations",
+        principal=staff_context(staff_user_id=UUID(int=3), bureau_id=BUREAU_ID, bureau_admin=True),
+        titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
+        texts={
+            "nl": ["Nieuwe organisatie", "in inrichting", "Vorige pagina", "Volgende pagina"],
+            "en": [
+                'href="/organisations/new"',
+                'href="/organisations?page_number=1" rel="prev"',
+                'href="/organisations?page_number=3" rel="next"',
+                'href="/bureau/dashboard"',
+            ],
+            "fr": ["Nouvelle organisation", "Page suivante"],
         },
     ),
     Case(
         id="organisations-empty",
         template="tenants/organisations.html",
-        context={"organisations": []},
+        context={"organisations": [], "page_number": 1, "has_next": False},
         path="/organisations",
         principal=PRINCIPAL,
         titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
@@ -710,7 +739,13 @@ CASES = [
     Case(
         id="organisation-counsellor",
         template="tenants/organisation.html",
-        context={"organisation": ORGANISATION, "members": MEMBERS, "links": LINKS},
+        context={
+            "organisation": ORGANISATION,
+            "members": MEMBERS,
+            "links": LINKS,
+            "is_admin": False,
+            "whistleblower_duties": True,
+        },
         path=f"/organisations/{ORGANISATION_ID}",
         principal=PRINCIPAL,
         titles={lang: ORGANISATION["name"] for lang in LANGUAGES},
@@ -726,6 +761,11 @@ CASES = [
                 "Rehabilitatie",
                 "actief",
                 "uitgeschakeld",
+                "Zorg",
+                "Nederlands, Frans",
+                "Ongewenst gedrag, Integriteitsschending",
+                "Ja: een interne meldregeling",
+                f'href="/organisations/{ORGANISATION_ID}/intake-links"',
             ],
             "en": ["Intake links", "Unwanted behaviour", "Integrity violation"],
             "fr": [
@@ -741,6 +781,30 @@ CASES = [
             ],
         }
         | {"all": [f"/r/{link['token']}" for link in LINKS]},
+        absent=["/offboarding", "/counsellors", "Verder met inrichten"],
+    ),
+    Case(
+        id="organisation-admin-onboarding",
+        template="tenants/organisation.html",
+        context={
+            "organisation": {**ORGANISATION, "onboarded_at": None, "procedures": ""},
+            "members": [{**MEMBERS[0], "assignment": "substitute"}],
+            "links": [],
+            "is_admin": True,
+            "whistleblower_duties": False,
+        },
+        path=f"/organisations/{ORGANISATION_ID}",
+        principal=PRINCIPAL,
+        titles={lang: ORGANISATION["name"] for lang in LANGUAGES},
+        texts={
+            "nl": ["Verder met inrichten", "vervangend vertrouwenspersoon", "Nee"],
+            "en": [
+                f'href="/organisations/{ORGANISATION_ID}/onboarding"',
+                f'href="/organisations/{ORGANISATION_ID}/offboarding"',
+                f'href="/organisations/{ORGANISATION_ID}/counsellors"',
+            ],
+            "fr": ["Poursuivre l'intégration", "personne de confiance suppléante"],
+        },
     ),
     Case(
         id="organisation-contact",
@@ -749,6 +813,8 @@ CASES = [
             "organisation": {**ORGANISATION, "sector": ""},
             "members": [],
             "links": [],
+            "is_admin": False,
+            "whistleblower_duties": False,
         },
         path=f"/organisations/{ORGANISATION_ID}",
         principal=PRINCIPAL,

@@ -62,11 +62,13 @@ async def test_create_intake_link_token_unguessable_and_unique(rollback, world):
     ctx = world.ctx("admin_A")
     tokens = {
         await services.create_intake_link(
-            ctx, organisation_id=world.organisations["A1"], procedure=Procedure.INTEGRITY
+            ctx, organisation_id=world.organisations[key], procedure=procedure
         )
-        for _ in range(5)
+        for key in ("A1", "A2")
+        for procedure in (Procedure.UNWANTED_BEHAVIOUR, Procedure.REHABILITATION)
     }
-    assert len(tokens) == 5
+    tokens |= {world.intake_links["A1"], world.intake_links["A2"]}
+    assert len(tokens) == 6
     assert all(len(token) >= 32 for token in tokens)  # 24 random bytes = 192 bits
 
 
