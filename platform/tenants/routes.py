@@ -74,7 +74,10 @@ class OrganisationPages(Controller):
 
     @get("/", name="organisations")
     async def list_page(
-        self, request: Request[Any, Any, Any], page_number: FromQuery[int] = 1
+        self,
+        request: Request[Any, Any, Any],
+        page_number: FromQuery[int] = 1,
+        offboarded: FromQuery[int] = 0,
     ) -> Template:
         ctx = current_context(request)
         async with tenant_transaction(ctx):
@@ -85,6 +88,7 @@ class OrganisationPages(Controller):
             organisations=organisations,
             page_number=max(page_number, 1),
             has_next=len(organisations) == access.PAGE_SIZE,
+            offboarded=offboarded == 1,
         )
 
     @get("/{organisation_id:uuid}", name="organisation")
@@ -146,7 +150,8 @@ class OrganisationApi(Controller):
                 await access.access_organisation(ctx, organisation_id)  # not-found if foreign
                 raise PermissionDenied()
             rows = await access.list_intake_links(ctx, organisation_id)
-        return [_intake_link(row) for row in rows]
+        # A rotated link's old address is history, never handed out again.
+        return [_intake_link(row) for row in rows if row["retired_at"] is None]
 
 
 class PlatformPages(Controller):

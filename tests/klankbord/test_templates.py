@@ -676,7 +676,15 @@ CASES = [
         path="/platform/bureaus",
         principal=PRINCIPAL,
         titles={"nl": "Bureaus", "en": "Bureaus", "fr": "Bureaux"},
-        texts={lang: ["Vertrouwenspunt Oost", "Bureau Confiance Wallonie"] for lang in LANGUAGES},
+        texts={
+            lang: [
+                "Vertrouwenspunt Oost",
+                "Bureau Confiance Wallonie",
+                'href="/platform/bureaus/new"',
+            ]
+            for lang in LANGUAGES
+        }
+        | {"fr": ["Nouveau bureau", "Vertrouwenspunt Oost"]},
     ),
     Case(
         id="bureaus-empty",
@@ -690,7 +698,12 @@ CASES = [
     Case(
         id="organisations",
         template="tenants/organisations.html",
-        context={"organisations": ORGANISATIONS, "page_number": 1, "has_next": False},
+        context={
+            "organisations": ORGANISATIONS,
+            "page_number": 1,
+            "has_next": False,
+            "offboarded": False,
+        },
         path="/organisations",
         principal=PRINCIPAL,
         titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
@@ -708,12 +721,19 @@ CASES = [
             "organisations": [{**ORGANISATION, "onboarded_at": None}],
             "page_number": 2,
             "has_next": True,
+            "offboarded": True,
         },
         path="/organisations",
         principal=staff_context(staff_user_id=UUID(int=3), bureau_id=BUREAU_ID, bureau_admin=True),
         titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},
         texts={
-            "nl": ["Nieuwe organisatie", "in inrichting", "Vorige pagina", "Volgende pagina"],
+            "nl": [
+                "Nieuwe organisatie",
+                "in inrichting",
+                "Vorige pagina",
+                "Volgende pagina",
+                "De organisatie is voorgoed verwijderd.",
+            ],
             "en": [
                 'href="/organisations/new"',
                 'href="/organisations?page_number=1" rel="prev"',
@@ -726,7 +746,7 @@ CASES = [
     Case(
         id="organisations-empty",
         template="tenants/organisations.html",
-        context={"organisations": [], "page_number": 1, "has_next": False},
+        context={"organisations": [], "page_number": 1, "has_next": False, "offboarded": False},
         path="/organisations",
         principal=PRINCIPAL,
         titles={"nl": "Organisaties", "en": "Organisations", "fr": "Organisations"},

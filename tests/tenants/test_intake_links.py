@@ -191,6 +191,21 @@ async def test_rotate_link_old_retired_new_live_same_settings(world):
     assert caught.value.code == "link_moved"
 
 
+async def test_api_intake_links_after_rotation_old_address_not_listed(world, sign_in):
+    ctx, organisation_id = world.ctx("admin_A"), world.organisations["A1"]
+    token = await intake_links.rotate_link(
+        ctx, organisation_id=organisation_id, link_id=world.intake_link_ids["A1"]
+    )
+    client = await sign_in("counsellor_A1")
+
+    response = await client.get(f"/api/v1/organisations/{organisation_id}/intake-links")
+
+    assert response.status_code == 200
+    paths = [link["url_path"] for link in response.json()]
+    assert paths == [f"/r/{token}"]
+    assert world.intake_links["A1"] not in response.text
+
+
 async def test_rotate_link_disabled_conflict(world):
     ctx, organisation_id = world.ctx("admin_A"), world.organisations["A1"]
     link_id = world.intake_link_ids["A1"]
