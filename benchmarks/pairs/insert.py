@@ -1,14 +1,17 @@
 """insert: audited inserts through the data layer, SQLite against PostgreSQL, in process.
 
 Each operation is what a write request does below the web layer: a tenant transaction around
-`tenants.services.create_intake_link`, which checks the organisation, inserts the link and
-appends to the bureau's hash-chained audit log. All writers share one chain, so both
+`tenants.services.create_organisation`, which checks the bureau and the name, inserts the
+organisation and its wrapped data key and appends to the bureau's hash-chained audit log.
+(Intake links were the operation before they got their rules: one live link per procedure,
+a counsellor first; they can no longer be inserted in a loop.) All writers share one chain, so both
 databases serialise them (SQLite by its single writer, PostgreSQL by the chain's advisory
 lock): the comparison is of how cheaply each side does one serialised write.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,14 +33,17 @@ async def _inserting(backend: Backend) -> AsyncIterator[Side]:
     async with opened(backend.engine()) as engine:
         seeded = await seed_bureau(f"insert-{backend.name}")
         ctx = seeded.admin_context()
-        organisations = seeded.organisation_ids
+        bureau_id = seeded.bureau_id
+        run_id = secrets.token_hex(4)
 
         async def insert(index: int) -> None:
             async with tenant_transaction(ctx):
-                await services.create_intake_link(
+                await services.create_organisation(
                     ctx,
-                    organisation_id=organisations[index % len(organisations)],
-                    procedure=PROCEDURES[index % len(PROCEDURES)],
+                    bureau_id=bureau_id,
+                    name=f"Benchmark {run_id} {index}",
+                    headcount=120,
+                    procedures=PROCEDURES,
                 )
 
         async def run(spec: Round) -> Measurement:
@@ -57,7 +63,7 @@ async def setup(env: Environment) -> AsyncIterator[tuple[Side, Side]]:
 
 PAIR = Pair(
     name="insert",
-    description="tenant_transaction + create_intake_link (a row + an audit event)",
+    description="tenant_transaction + create_organisation (rows + an audit event)",
     unit="inserts/s",
     aim=Aim(
         text=f"SQLite p99 < {P99_LIMIT_MS:.0f} ms at 32 concurrent",

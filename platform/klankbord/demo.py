@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from klankbord.tenancy import TenantContext, system_context, tenant_transaction
-from tenants import onboarding, services
+from tenants import assignments, onboarding, services
 from tenants.access import list_intake_links, list_organisations
 from tenants.choices import Assignment, Country, MembershipRole, Procedure
 
@@ -119,7 +119,7 @@ async def _onboard(
         procedures=[procedure.value for procedure in Procedure],
     )
     for email, assignment in counsellors:
-        await onboarding.assign_counsellor(
+        await assignments.assign_counsellor(
             ctx,
             organisation_id=organisation_id,
             staff_user_id=users[email],

@@ -68,6 +68,8 @@ def create_app(
             await database.close_engine(app_engine)
 
     from tenants import (
+        assignment_routes,
+        bureau_routes,
         counsellor_routes,
         dashboard_routes,
         intake_link_routes,
@@ -87,7 +89,9 @@ def create_app(
             *sign_in_routes.ROUTES,
             *invitation_routes.ROUTES,
             *sso_routes.ROUTES,
+            *bureau_routes.ROUTES,
             *onboarding_routes.ROUTES,
+            *assignment_routes.ROUTES,
             *intake_link_routes.ROUTES,
             *procedure_text_routes.ROUTES,
             *counsellor_routes.ROUTES,

@@ -5,6 +5,10 @@ Every step is one transaction that either stores everything it was given or, on 
 nothing (`Invalid` with a code per field). The organisation remembers the step it resumes
 at (`onboarding_step`); saving a step never moves it back. Finishing sets `onboarded_at`.
 Context first, keyword-only after; an audit event per change, with ids and codes only.
+
+Who counsels the organisation is `tenants.assignments`: the counsellors step assigns and
+removes through it, as the organisation's counsellors page does after onboarding, and so
+does the admin-only gate every step passes first (`admin_organisation`).
 """
 
 from __future__ import annotations
@@ -21,25 +25,12 @@ from piccolo.columns.combination import WhereRaw
 from klankbord import audit
 from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
 from klankbord.settings import LANGUAGES, Settings
-from klankbord.tenancy import (
-    Scope,
-    TenantContext,
-    check_may_write,
-    scoped,
-    system_context,
-    tenant_transaction,
-)
-from tenants import accounts, authorities, invitations, policies, services
+from klankbord.tenancy import Scope, TenantContext, scoped, system_context, tenant_transaction
+from tenants import accounts, assignments, authorities, invitations, policies, services
 from tenants.access import access_organisation
-from tenants.choices import Assignment, Country, MembershipRole, Procedure, Sector
-from tenants.tables import (
-    Bureau,
-    ExternalAuthority,
-    IntakeLink,
-    Membership,
-    Organisation,
-    StaffUser,
-)
+from tenants.assignments import admin_organisation
+from tenants.choices import Assignment, Country, Procedure, Sector
+from tenants.tables import Bureau, ExternalAuthority, Organisation, StaffUser
 
 STEPS = ("profile", "scope", "counsellors", "authorities", "retention", "review")
 DONE = "done"
@@ -207,35 +198,16 @@ class Wizard:
         return found
 
 
-async def _admin_organisation(ctx: TenantContext, organisation_id: UUID) -> dict[str, Any]:
-    """The organisation (`NotFound` if foreign or missing), for its bureau admin only."""
-    organisation = await access_organisation(ctx, organisation_id)
-    if not ctx.bureau_admin and ctx.scope is not Scope.SYSTEM:  # system: the demo, the CLI
-        raise PermissionDenied()
-    check_may_write(ctx, bureau_id=organisation["bureau"], organisation_id=organisation_id)
-    return organisation
-
-
 async def wizard(ctx: TenantContext, organisation_id: UUID) -> Wizard:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         return await _wizard(ctx, organisation)
 
 
 async def _wizard(ctx: TenantContext, organisation: dict[str, Any]) -> Wizard:
     organisation_id = organisation["id"]
-    counsellors = await _counsellors(ctx, organisation_id)
-    assigned = {c["staff_user_id"] for c in counsellors}
-    contacts = await _contact_ids(ctx, organisation["bureau"])
-    staff = await scoped(
-        StaffUser.select(StaffUser.id, StaffUser.display_name, StaffUser.email),
-        StaffUser,
-        ctx,
-    ).where((StaffUser.bureau == organisation["bureau"]) & (StaffUser.active == True))  # noqa: E712
-    candidates = sorted(
-        (s for s in staff if s["id"] not in assigned and s["id"] not in contacts),
-        key=lambda s: (s["display_name"].lower(), str(s["id"])),
-    )
+    counsellors = await assignments.assigned_counsellors(ctx, organisation_id)
+    candidates = await assignments.candidate_counsellors(ctx, organisation, counsellors)
     found = (
         await scoped(ExternalAuthority.select(), ExternalAuthority, ctx)
         .where(ExternalAuthority.organisation == organisation_id)
@@ -247,46 +219,7 @@ async def _wizard(ctx: TenantContext, organisation: dict[str, Any]) -> Wizard:
         counsellors=counsellors,
         candidates=candidates,
         authorities=found,
-        live_links=await _has_live_links(ctx, organisation_id),
-    )
-
-
-async def _counsellors(ctx: TenantContext, organisation_id: UUID) -> list[dict[str, Any]]:
-    rows = await scoped(
-        Membership.select(
-            Membership.id,
-            Membership.assignment,
-            Membership.staff_user.id.as_alias("staff_user_id"),
-            Membership.staff_user.display_name.as_alias("display_name"),
-        ),
-        Membership,
-        ctx,
-    ).where(
-        (Membership.organisation == organisation_id)
-        & (Membership.role == MembershipRole.COUNSELLOR.value)
-    )
-    return sorted(
-        rows,
-        key=lambda r: (r["assignment"] != "primary", r["display_name"].lower(), str(r["id"])),
-    )
-
-
-async def _contact_ids(ctx: TenantContext, bureau_id: UUID) -> set[UUID]:
-    """Staff who are an organisation contact anywhere: client-side people, never counsellors."""
-    rows = await scoped(Membership.select(Membership.staff_user), Membership, ctx).where(
-        (Membership.bureau == bureau_id)
-        & (Membership.role == MembershipRole.ORGANISATION_CONTACT.value)
-    )
-    return {row["staff_user"] for row in rows}
-
-
-async def _has_live_links(ctx: TenantContext, organisation_id: UUID) -> bool:
-    return bool(
-        await scoped(IntakeLink.exists(), IntakeLink, ctx).where(
-            (IntakeLink.organisation == organisation_id)
-            & (IntakeLink.active == True)  # noqa: E712
-            & IntakeLink.retired_at.is_null()
-        )
+        live_links=await assignments.has_live_links(ctx, organisation_id),
     )
 
 
@@ -388,7 +321,7 @@ async def save_profile(
 ) -> None:
     try:
         async with tenant_transaction(ctx):
-            organisation = await _admin_organisation(ctx, organisation_id)
+            organisation = await admin_organisation(ctx, organisation_id)
             problems, name, count = _profile_problems(name, country, sector, headcount)
             if not problems.get("name") and await _name_taken(
                 ctx, organisation["bureau"], name, exclude=organisation_id
@@ -411,7 +344,7 @@ async def save_scope(
     ctx: TenantContext, *, organisation_id: UUID, languages: list[str], procedures: list[str]
 ) -> None:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         chosen_languages = [code for code in LANGUAGES if code in languages]
         chosen_procedures = [p.value for p in Procedure if p.value in procedures]
         problems: dict[str, str] = {}
@@ -433,89 +366,13 @@ async def save_scope(
         await _step_saved(ctx, organisation, "scope", changes)
 
 
-async def assign_counsellor(
-    ctx: TenantContext, *, organisation_id: UUID, staff_user_id: UUID, assignment: str
-) -> UUID:
-    """Make a staff member of the organisation's bureau one of its counsellors.
-
-    Staff of another bureau (or no one) is `NotFound`; an organisation contact, or someone
-    who is already a counsellor here, is a `Conflict`."""
-    async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
-        bureau_id = organisation["bureau"]
-        staff = (
-            await scoped(StaffUser.select(StaffUser.id, StaffUser.active), StaffUser, ctx)
-            .where((StaffUser.id == staff_user_id) & (StaffUser.bureau == bureau_id))
-            .first()
-        )
-        if staff is None:
-            raise NotFound()
-        if assignment not in {a.value for a in Assignment}:
-            raise Invalid(fields={"assignment": "required"})
-        if not staff["active"]:
-            raise Conflict(code="inactive")
-        if staff_user_id in await _contact_ids(ctx, bureau_id):
-            raise Conflict(code="is_organisation_contact")
-        if any(
-            c["staff_user_id"] == staff_user_id for c in await _counsellors(ctx, organisation_id)
-        ):
-            raise Conflict(code="already_assigned")
-        membership = Membership(
-            staff_user=staff_user_id,
-            organisation=organisation_id,
-            bureau=bureau_id,
-            role=MembershipRole.COUNSELLOR,
-            assignment=Assignment(assignment),
-        )
-        await membership.save()
-        await audit.record(
-            ctx,
-            action="membership.created",
-            bureau_id=bureau_id,
-            organisation_id=organisation_id,
-            subject_type="membership",
-            subject_id=membership.id,
-            detail={
-                "staff_user": str(staff_user_id),
-                "role": MembershipRole.COUNSELLOR.value,
-                "assignment": assignment,
-            },
-        )
-        return membership.id
-
-
-async def remove_counsellor(
-    ctx: TenantContext, *, organisation_id: UUID, staff_user_id: UUID
-) -> None:
-    """End a counsellor's assignment. The last counsellor of an organisation whose intake
-    links are live stays: reporters would reach nobody."""
-    async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
-        counsellors = await _counsellors(ctx, organisation_id)
-        mine = [c for c in counsellors if c["staff_user_id"] == staff_user_id]
-        if not mine:
-            raise NotFound()
-        if len(counsellors) == 1 and await _has_live_links(ctx, organisation_id):
-            raise Conflict(code="last_counsellor_with_live_links")
-        await scoped(Membership.delete(), Membership, ctx).where(Membership.id == mine[0]["id"])
-        await audit.record(
-            ctx,
-            action="membership.removed",
-            bureau_id=organisation["bureau"],
-            organisation_id=organisation_id,
-            subject_type="membership",
-            subject_id=mine[0]["id"],
-            detail={"staff_user": str(staff_user_id), "role": MembershipRole.COUNSELLOR.value},
-        )
-
-
 async def save_counsellors(ctx: TenantContext, *, organisation_id: UUID) -> None:
     """Leave the counsellors step: only with a primary counsellor. The first time, prefills
     the competent authorities of the organisation's country for the next step (unless it has
     some already)."""
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
-        counsellors = await _counsellors(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
+        counsellors = await assignments.assigned_counsellors(ctx, organisation_id)
         if not any(c["assignment"] == Assignment.PRIMARY.value for c in counsellors):
             raise Invalid(fields={"counsellors": "primary_required"})
         first_time = step_index(organisation["onboarding_step"]) <= step_index("counsellors")
@@ -528,7 +385,7 @@ async def authorities_for_step(ctx: TenantContext, organisation_id: UUID) -> Wiz
     """The wizard, with the country's authorities stored first when the organisation has
     none and has not reached this step before (removing them all afterwards sticks)."""
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         if step_index(organisation["onboarding_step"]) < step_index("authorities"):
             await _prefill_authorities(ctx, organisation)
         return await _wizard(ctx, organisation)
@@ -567,7 +424,7 @@ async def add_authority(
     ctx: TenantContext, *, organisation_id: UUID, name: str, contact: str
 ) -> UUID:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         problems: dict[str, str] = {}
         name, problem = _text(name, 200)
         if problem:
@@ -584,7 +441,7 @@ async def remove_authority(
     ctx: TenantContext, *, organisation_id: UUID, authority_id: UUID
 ) -> None:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         removed = (
             await scoped(ExternalAuthority.delete(), ExternalAuthority, ctx)
             .where(
@@ -607,7 +464,7 @@ async def remove_authority(
 
 async def save_authorities(ctx: TenantContext, *, organisation_id: UUID) -> None:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         await _step_saved(ctx, organisation, "authorities", {})
 
 
@@ -615,7 +472,7 @@ async def save_retention(
     ctx: TenantContext, *, organisation_id: UUID, closed: str, no_follow_up: str
 ) -> None:
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         closed_months, closed_problem = policies.months_problem(
             closed, policies.RETENTION_CLOSED_MONTHS
         )
@@ -640,7 +497,7 @@ async def finish(ctx: TenantContext, *, organisation_id: UUID) -> None:
     """The organisation is onboarded: its procedures, languages and a primary counsellor
     are in place (`Invalid` names what is missing). Finishing twice changes nothing."""
     async with tenant_transaction(ctx):
-        organisation = await _admin_organisation(ctx, organisation_id)
+        organisation = await admin_organisation(ctx, organisation_id)
         if organisation["onboarded_at"] is not None:
             return
         state = await _wizard(ctx, organisation)

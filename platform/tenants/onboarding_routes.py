@@ -1,10 +1,12 @@
-"""Onboarding over HTTP: a new bureau (platform operator); a new organisation and its
-onboarding wizard, and its counsellors afterwards (bureau admin).
+"""Onboarding over HTTP: a new organisation and its onboarding wizard (bureau admin).
 
 Thin: parse the form, call `tenants.onboarding`, render or redirect. Every page under an
 organisation's id first loads it for the admin (another bureau's id is not found, before the
 form is even read). One route per wizard step; `/onboarding` shows the step the organisation
 resumes at, under that address (no redirect), so leaving and coming back lands there.
+
+A new bureau is `tenants.bureau_routes` (platform operator); the counsellors page after
+onboarding is `tenants.assignment_routes`, whose form handling the counsellors step shares.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from klankbord.auth import current_context, requires
-from klankbord.errors import Conflict, Invalid, NotFound
-from klankbord.settings import LANGUAGES, Settings
-from klankbord.templating import page, request_language
+from klankbord.errors import Invalid, NotFound
+from klankbord.settings import LANGUAGES
+from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
 from tenants import access, onboarding
+from tenants.assignment_routes import change_counsellors
 from tenants.choices import Assignment, Country, Procedure, Sector
 from tenants.onboarding import STEPS, Wizard
 
@@ -56,69 +59,6 @@ def _next_url(organisation_id: UUID, step: str) -> str:
 
 def _redirect(path: str) -> Redirect:
     return Redirect(path=path, status_code=303)
-
-
-# --- a new bureau (platform operator) --------------------------------------------------------
-
-
-class BureauOnboarding(Controller):
-    path = "/platform/bureaus/new"
-    guards = [requires(Role.PLATFORM_OPERATOR)]
-    include_in_schema = False
-
-    @get("/", name="platform_bureau_new")
-    async def form_page(
-        self, request: Request[Any, Any, Any], created: FromQuery[int] = 0
-    ) -> Template:
-        form = {"bureau_name": "", "admin_name": "", "admin_email": ""}
-        form["language"] = request_language(request)
-        return await _bureau_page(request, form=form, errors={}, created=bool(created))
-
-    @post("/", name="platform_bureau_create")
-    async def create(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        data = await request.form()
-        form = {
-            "bureau_name": _text(data, "bureau_name"),
-            "admin_name": _text(data, "admin_name"),
-            "admin_email": _text(data, "admin_email"),
-            "language": _text(data, "language", 5),
-        }
-        settings: Settings = request.app.state.settings
-        try:
-            await onboarding.create_bureau_with_admin(
-                current_context(request),
-                settings,
-                bureau_name=form["bureau_name"],
-                admin_name=form["admin_name"],
-                admin_email=form["admin_email"],
-                language=form["language"],
-            )
-        except Invalid as exc:
-            return await _bureau_page(request, form=form, errors=exc.fields, status_code=400)
-        return _redirect("/platform/bureaus/new?created=1")
-
-
-async def _bureau_page(
-    request: Request[Any, Any, Any],
-    *,
-    form: dict[str, str],
-    errors: dict[str, str],
-    created: bool = False,
-    status_code: int = 200,
-) -> Template:
-    ctx = current_context(request)
-    async with tenant_transaction(ctx):
-        bureaus = await access.list_bureaus(ctx)
-    return page(
-        request,
-        "onboarding/bureau_new.html",
-        status_code=status_code,
-        form=form,
-        errors=errors,
-        created=created,
-        bureaus=bureaus,
-        languages=LANGUAGES,
-    )
 
 
 # --- a new organisation, and the wizard (bureau admin) ---------------------------------------
@@ -228,7 +168,7 @@ class OrganisationOnboarding(Controller):
             except Invalid as exc:
                 return _step_page(request, state, "counsellors", errors=exc.fields)
             return _redirect(_next_url(organisation_id, "counsellors"))
-        problem = await _change_counsellors(ctx, organisation_id, data, action)
+        problem = await change_counsellors(ctx, organisation_id, data, action)
         if problem is not None:
             form, errors = problem
             return _step_page(request, state, "counsellors", form=form, errors=errors)
@@ -323,68 +263,6 @@ class OrganisationOnboarding(Controller):
             return _step_page(request, state, "review", errors=exc.fields)
         return _redirect(f"/organisations/{organisation_id}")
 
-    # counsellors, after onboarding
-    @get(f"{BASE}/counsellors", name="organisation_counsellors")
-    async def manage_page(
-        self, request: Request[Any, Any, Any], organisation_id: FromPath[UUID]
-    ) -> Template:
-        state = await onboarding.wizard(current_context(request), organisation_id)
-        return _counsellors_page(request, state, form=None, errors={})
-
-    @post(f"{BASE}/counsellors", name="organisation_counsellor_assign")
-    async def manage_assign(
-        self, request: Request[Any, Any, Any], organisation_id: FromPath[UUID]
-    ) -> Response[Any]:
-        ctx = current_context(request)
-        state = await onboarding.wizard(ctx, organisation_id)
-        problem = await _change_counsellors(ctx, organisation_id, await request.form(), "assign")
-        if problem is not None:
-            return _counsellors_page(request, state, form=problem[0], errors=problem[1])
-        return _redirect(f"/organisations/{organisation_id}/counsellors")
-
-    @post(f"{BASE}/counsellors/remove", name="organisation_counsellor_remove")
-    async def manage_remove(
-        self, request: Request[Any, Any, Any], organisation_id: FromPath[UUID]
-    ) -> Response[Any]:
-        ctx = current_context(request)
-        state = await onboarding.wizard(ctx, organisation_id)
-        problem = await _change_counsellors(ctx, organisation_id, await request.form(), "remove")
-        if problem is not None:
-            return _counsellors_page(request, state, form=problem[0], errors=problem[1])
-        return _redirect(f"/organisations/{organisation_id}/counsellors")
-
-
-async def _change_counsellors(
-    ctx: Any, organisation_id: UUID, data: FormMultiDict, action: str
-) -> tuple[dict[str, str], dict[str, str]] | None:
-    """Assign or remove; the form and errors to show again, or None when it worked."""
-    form = {
-        "staff_user_id": _text(data, "staff_user_id", 40),
-        "assignment": _text(data, "assignment", 20),
-    }
-    if action == "remove":
-        try:
-            await onboarding.remove_counsellor(
-                ctx, organisation_id=organisation_id, staff_user_id=_uuid(form["staff_user_id"])
-            )
-        except Conflict as exc:
-            return {"staff_user_id": "", "assignment": ""}, {"form": exc.code}
-        return None
-    if not form["staff_user_id"]:
-        return form, {"staff_user_id": "required"}
-    try:
-        await onboarding.assign_counsellor(
-            ctx,
-            organisation_id=organisation_id,
-            staff_user_id=_uuid(form["staff_user_id"]),
-            assignment=form["assignment"],
-        )
-    except Invalid as exc:
-        return form, exc.fields
-    except Conflict as exc:
-        return form, {"staff_user_id": exc.code}
-    return None
-
 
 async def _new_page(
     request: Request[Any, Any, Any],
@@ -478,28 +356,4 @@ def _step_page(
     )
 
 
-def _counsellors_page(
-    request: Request[Any, Any, Any],
-    state: Wizard,
-    *,
-    form: dict[str, str] | None,
-    errors: dict[str, str],
-) -> Template:
-    organisation_id = state.organisation["id"]
-    return page(
-        request,
-        "onboarding/counsellors.html",
-        status_code=400 if errors else 200,
-        organisation=state.organisation,
-        state=state,
-        step="counsellors",
-        steps=STEPS,
-        action=f"/organisations/{organisation_id}/counsellors",
-        back=f"/organisations/{organisation_id}",
-        form=form or {"staff_user_id": "", "assignment": Assignment.PRIMARY.value},
-        errors=errors,
-        wizard=False,
-    )
-
-
-ROUTES: list[Any] = [BureauOnboarding, OrganisationOnboarding]
+ROUTES: list[Any] = [OrganisationOnboarding]

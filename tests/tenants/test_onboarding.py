@@ -13,7 +13,7 @@ import pytest
 from klankbord.errors import Conflict, Invalid, NotFound
 from klankbord.tables import AuditEvent, MailOutbox
 from klankbord.tenancy import system_context, tenant_transaction
-from tenants import onboarding, policies
+from tenants import assignments, onboarding, policies
 from tenants.authorities import PREFILLED
 from tenants.choices import Country
 from tenants.tables import (
@@ -502,13 +502,13 @@ async def test_onboarding_profile_step_can_be_changed_later(client, english, sig
 async def test_assign_counsellor_primary_and_substitute(world):
     ctx = world.ctx("admin_A")
     organisation_id = await _new_organisation(world)
-    await onboarding.assign_counsellor(
+    await assignments.assign_counsellor(
         ctx,
         organisation_id=organisation_id,
         staff_user_id=world.users["counsellor_A1"],
         assignment="primary",
     )
-    await onboarding.assign_counsellor(
+    await assignments.assign_counsellor(
         ctx,
         organisation_id=organisation_id,
         staff_user_id=world.users["counsellor_A2"],
@@ -534,7 +534,7 @@ async def test_assign_counsellor_primary_and_substitute(world):
 async def test_assign_counsellor_refused_nothing_changed(world, who, refusal):
     organisation_id = await _new_organisation(world)
     with pytest.raises(refusal):
-        await onboarding.assign_counsellor(
+        await assignments.assign_counsellor(
             world.ctx("admin_A"),
             organisation_id=organisation_id,
             staff_user_id=world.users[who],
@@ -546,7 +546,7 @@ async def test_assign_counsellor_refused_nothing_changed(world, who, refusal):
 async def test_assign_counsellor_twice_refused(world):
     organisation_id = world.organisations["A1"]
     with pytest.raises(Conflict) as refused:
-        await onboarding.assign_counsellor(
+        await assignments.assign_counsellor(
             world.ctx("admin_A"),
             organisation_id=organisation_id,
             staff_user_id=world.users["counsellor_A1"],
@@ -559,7 +559,7 @@ async def test_assign_counsellor_twice_refused(world):
 async def test_assign_counsellor_bad_assignment_refused(world):
     organisation_id = await _new_organisation(world)
     with pytest.raises(Invalid):
-        await onboarding.assign_counsellor(
+        await assignments.assign_counsellor(
             world.ctx("admin_A"),
             organisation_id=organisation_id,
             staff_user_id=world.users["counsellor_A1"],
@@ -571,7 +571,7 @@ async def test_assign_counsellor_bad_assignment_refused(world):
 async def test_remove_last_counsellor_with_live_link_refused(world):
     organisation_id = world.organisations["A1"]  # one counsellor, a live integrity link
     with pytest.raises(Conflict) as refused:
-        await onboarding.remove_counsellor(
+        await assignments.remove_counsellor(
             world.ctx("admin_A"),
             organisation_id=organisation_id,
             staff_user_id=world.users["counsellor_A1"],
@@ -586,7 +586,7 @@ async def test_remove_last_counsellor_after_links_retired_allowed(world):
         await IntakeLink.update({IntakeLink.active: False}).where(
             IntakeLink.organisation == organisation_id
         )
-    await onboarding.remove_counsellor(
+    await assignments.remove_counsellor(
         world.ctx("admin_A"),
         organisation_id=organisation_id,
         staff_user_id=world.users["counsellor_A1"],
@@ -598,13 +598,13 @@ async def test_remove_last_counsellor_after_links_retired_allowed(world):
 async def test_remove_one_of_two_counsellors_with_live_link_allowed(world):
     ctx = world.ctx("admin_A")
     organisation_id = world.organisations["A1"]
-    await onboarding.assign_counsellor(
+    await assignments.assign_counsellor(
         ctx,
         organisation_id=organisation_id,
         staff_user_id=world.users["admin_A"],
         assignment="primary",
     )
-    await onboarding.remove_counsellor(
+    await assignments.remove_counsellor(
         ctx, organisation_id=organisation_id, staff_user_id=world.users["counsellor_A1"]
     )
     assert [r["staff_user"] for r in await _counsellor_rows(organisation_id)] == [
@@ -614,7 +614,7 @@ async def test_remove_one_of_two_counsellors_with_live_link_allowed(world):
 
 async def test_remove_counsellor_not_assigned_not_found(world):
     with pytest.raises(NotFound):
-        await onboarding.remove_counsellor(
+        await assignments.remove_counsellor(
             world.ctx("admin_A"),
             organisation_id=world.organisations["A1"],
             staff_user_id=world.users["counsellor_A2"],
@@ -705,7 +705,7 @@ async def test_authorities_prefilled_per_country(world, country):
 async def test_authorities_add_and_remove_and_removal_sticks(client, english, sign_in, world):
     ctx = world.ctx("admin_A")
     organisation_id = await _new_organisation(world)
-    await onboarding.assign_counsellor(
+    await assignments.assign_counsellor(
         ctx,
         organisation_id=organisation_id,
         staff_user_id=world.users["counsellor_A1"],
@@ -934,7 +934,7 @@ async def test_onboarding_services_other_bureau_not_found(world):
     with pytest.raises(NotFound):
         await onboarding.wizard(ctx, organisation_id)
     with pytest.raises(NotFound):
-        await onboarding.assign_counsellor(
+        await assignments.assign_counsellor(
             ctx,
             organisation_id=organisation_id,
             staff_user_id=world.users["counsellor_B1"],
