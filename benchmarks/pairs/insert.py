@@ -11,6 +11,7 @@ lock): the comparison is of how cheaply each side does one serialised write.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,13 +36,14 @@ async def _inserting(backend: Backend) -> AsyncIterator[Side]:
         ctx = seeded.admin_context()
         bureau_id = seeded.bureau_id
         run_id = secrets.token_hex(4)
+        numbers = itertools.count()  # `index` restarts every round; names must not
 
         async def insert(index: int) -> None:
             async with tenant_transaction(ctx):
                 await services.create_organisation(
                     ctx,
                     bureau_id=bureau_id,
-                    name=f"Benchmark {run_id} {index}",
+                    name=f"Benchmark {run_id} {next(numbers)}",
                     headcount=120,
                     procedures=PROCEDURES,
                 )
