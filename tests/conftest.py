@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +181,22 @@ def sign_in(
 @pytest.fixture(scope="session")
 def frontend_dir() -> Path:
     return Settings().frontend_dir
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Any]:
+    """moto's S3 and KMS server on 127.0.0.1 (tests/support/moto.py), once per run."""
+    from tests.support.moto import MotoServer, moto_available
+
+    reason = moto_available()
+    if reason is not None:
+        missing(reason)
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def moto(moto_server: Any) -> Any:
+    """The moto server, emptied before the test."""
+    moto_server.reset()
+    return moto_server

@@ -49,6 +49,17 @@ class Settings:
     # in any case.
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
+    # Key wrapping: "local" (a key file under data_dir) or "kms" (AWS KMS, key id or ARN).
+    # Attachments: "local" (a folder under data_dir) or "s3" (a private bucket, SSE).
+    # aws_endpoint_url is for S3/KMS compatibles and tests (moto on loopback); empty: AWS.
+    key_provider: str = "local"
+    kms_key_id: str = ""
+    blob_store: str = "local"
+    s3_bucket: str = ""
+    aws_region: str = "eu-west-1"
+    aws_endpoint_url: str = ""
+    attachment_max_mb: int = 25
+    report_max_mb: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +99,20 @@ class Settings:
                 defaults.session_absolute_hours,
                 "KLANKBORD_SESSION_ABSOLUTE_HOURS",
             ),
+            key_provider=get("KLANKBORD_KEY_PROVIDER", defaults.key_provider),
+            kms_key_id=get("KLANKBORD_KMS_KEY_ID", ""),
+            blob_store=get("KLANKBORD_BLOB_STORE", defaults.blob_store),
+            s3_bucket=get("KLANKBORD_S3_BUCKET", ""),
+            aws_region=get("KLANKBORD_AWS_REGION", defaults.aws_region),
+            aws_endpoint_url=get("KLANKBORD_AWS_ENDPOINT_URL", ""),
+            attachment_max_mb=_int(
+                get("KLANKBORD_ATTACHMENT_MAX_MB"),
+                defaults.attachment_max_mb,
+                "KLANKBORD_ATTACHMENT_MAX_MB",
+            ),
+            report_max_mb=_int(
+                get("KLANKBORD_REPORT_MAX_MB"), defaults.report_max_mb, "KLANKBORD_REPORT_MAX_MB"
+            ),
         )
         settings.validate()
         return settings
@@ -105,6 +130,19 @@ class Settings:
             raise ConfigurationError("KLANKBORD_SESSION_IDLE_MINUTES must be 1..1440")
         if not 1 <= self.session_absolute_hours <= 7 * 24:
             raise ConfigurationError("KLANKBORD_SESSION_ABSOLUTE_HOURS must be 1..168")
+        if self.key_provider not in ("local", "kms"):
+            raise ConfigurationError("KLANKBORD_KEY_PROVIDER must be local or kms")
+        if self.key_provider == "kms" and not self.kms_key_id:
+            raise ConfigurationError("KLANKBORD_KMS_KEY_ID is required with the kms provider")
+        if self.blob_store not in ("local", "s3"):
+            raise ConfigurationError("KLANKBORD_BLOB_STORE must be local or s3")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ConfigurationError("KLANKBORD_S3_BUCKET is required with the s3 blob store")
+        if not 1 <= self.attachment_max_mb <= self.report_max_mb <= 2048:
+            raise ConfigurationError(
+                "KLANKBORD_ATTACHMENT_MAX_MB must be 1.. and at most KLANKBORD_REPORT_MAX_MB"
+                " (at most 2048)"
+            )
         base_url = urlsplit(self.base_url)
         if base_url.scheme not in ("http", "https") or not base_url.hostname:
             # Every link in every mail starts with it.
