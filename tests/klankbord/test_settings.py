@@ -39,6 +39,27 @@ def test_settings_environment_variables_read():
     assert "x" * 40 not in repr(settings)  # the secret never shows up in a log of the object
 
 
+def test_settings_storage_and_keys_read():
+    settings = Settings.from_env(
+        {
+            "KLANKBORD_KEY_PROVIDER": "kms",
+            "KLANKBORD_KMS_KEY_ID": "alias/klankbord",
+            "KLANKBORD_BLOB_STORE": "s3",
+            "KLANKBORD_S3_BUCKET": "klankbord-attachments",
+            "KLANKBORD_AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "KLANKBORD_ATTACHMENT_MAX_MB": "10",
+            "KLANKBORD_REPORT_MAX_MB": "40",
+        }
+    )
+    assert (settings.key_provider, settings.kms_key_id) == ("kms", "alias/klankbord")
+    assert (settings.blob_store, settings.s3_bucket) == ("s3", "klankbord-attachments")
+    assert settings.aws_endpoint_url == "http://127.0.0.1:5000"
+    assert (settings.attachment_max_mb, settings.report_max_mb) == (10, 40)
+    defaults = Settings.from_env({})
+    assert (defaults.key_provider, defaults.blob_store) == ("local", "local")
+    assert (defaults.attachment_max_mb, defaults.report_max_mb) == (25, 100)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -51,6 +72,13 @@ def test_settings_environment_variables_read():
         ({"KLANKBORD_ENV": "staging"}, "KLANKBORD_ENV"),
         ({"KLANKBORD_DEFAULT_LANGUAGE": "de"}, "KLANKBORD_DEFAULT_LANGUAGE"),
         ({"KLANKBORD_DATABASE_URL": "mysql://x"}, "KLANKBORD_DATABASE_URL"),
+        ({"KLANKBORD_KEY_PROVIDER": "vault"}, "KLANKBORD_KEY_PROVIDER"),
+        ({"KLANKBORD_KEY_PROVIDER": "kms"}, "KLANKBORD_KMS_KEY_ID"),
+        ({"KLANKBORD_BLOB_STORE": "ftp"}, "KLANKBORD_BLOB_STORE"),
+        ({"KLANKBORD_BLOB_STORE": "s3"}, "KLANKBORD_S3_BUCKET"),
+        ({"KLANKBORD_ATTACHMENT_MAX_MB": "200"}, "KLANKBORD_ATTACHMENT_MAX_MB"),
+        ({"KLANKBORD_ATTACHMENT_MAX_MB": "0"}, "KLANKBORD_ATTACHMENT_MAX_MB"),
+        ({"KLANKBORD_REPORT_MAX_MB": "lots"}, "KLANKBORD_REPORT_MAX_MB"),
     ],
 )
 def test_settings_invalid_environment_clear_error(env, message):
