@@ -17,7 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# argon2id, 19 MiB, t=2 (OWASP minimum): staff passwords and reporters' receipt codes alike.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +27,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_pool(), _hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_pool(), HASHER.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -34,7 +35,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     loop = asyncio.get_running_loop()
     stored = password_hash or _dummy_hash()
     try:
-        ok = await loop.run_in_executor(_pool(), _hasher.verify, stored, password)
+        ok = await loop.run_in_executor(_pool(), HASHER.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return False
     return bool(ok) and password_hash is not None
@@ -43,7 +44,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     # Verifying against a fixed hash makes an unknown account take as long as a known one.
-    return _hasher.hash("klankbord-no-such-account")
+    return HASHER.hash("klankbord-no-such-account")
 
 
 MIN_LENGTH = 12
