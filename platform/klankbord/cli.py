@@ -137,6 +137,28 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_engine(settings, work))
 
 
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> int:
+        provider = keys.current_key_provider()
+        # Moving from the local KEK to KMS: the local ring can still unwrap the old rows.
+        local = keys.local_key_provider(settings)
+        previous = local if settings.key_provider == "kms" and local.path.exists() else None
+        rotation = await keys.rotate_kek(provider, new_local_kek=not args.resume, previous=previous)
+        _out(f"key-encryption key in use: {rotation.key_id}")
+        _out(
+            f"{rotation.rewrapped} data keys re-wrapped, {rotation.already_current} already"
+            f" current, {rotation.unreadable} unreadable"
+        )
+        if rotation.unreadable:
+            _out("unreadable: wrapped under a key-encryption key this installation lacks")
+            return 1
+        if args.retire_old:
+            _out(f"{await keys.retire_old_keks(provider)} old local key files deleted")
+        return 0
+
+    return asyncio.run(_with_engine(settings, work))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -228,6 +250,33 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = commands.add_parser("audit", help="audit log tools")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check every hash chain").set_defaults(run=cmd_audit_verify)
+
+    keys_cmd = commands.add_parser("keys", help="data-key tools")
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="rotate the key-encryption key: re-wrap every organisation's data key (sealed"
+        " content is not re-encrypted); exit 1 if some data key could not be unwrapped",
+        description="Local keys: makes a new key-encryption key (the old ones stay in"
+        " <data dir>/keys) and re-wraps every data key with it. KMS: set KLANKBORD_KMS_KEY_ID"
+        " to the new KMS key first; data keys wrapped under another key are re-wrapped to it"
+        " (AWS's own automatic rotation of a KMS key needs no re-wrap). Safe to run again"
+        " after an interruption. Restart the app afterwards: running processes keep wrapping"
+        " new organisations' keys with the key they started with (--resume re-wraps those).",
+    )
+    rotate.add_argument(
+        "--resume",
+        action="store_true",
+        help="make no new local key: only re-wrap what an interrupted rotation left",
+    )
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="afterwards delete the old local key-encryption key files. Backups of the"
+        " database made before the rotation can only be read with them: copy them to where"
+        " those backups are kept first, or leave this off until the backups have expired",
+    )
+    rotate.set_defaults(run=cmd_keys_rotate)
 
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")
