@@ -8,7 +8,7 @@ here; secret columns are left out), a manifest, and an `attachments/` folder; it
 exact name and a confirmation; it deletes every row of the organisation (children before
 parents, the order derived from the foreign keys), destroys the data key (so sealed content,
 backups included, can no longer be read) and the organisation itself, in one transaction.
-Files under `<data dir>/files/<organisation id>` go after that.
+The organisation's attachment blobs (`storage.organisation_prefix`) go after that.
 
 What stays: the bureau's hash-chained audit log (ids and codes, never content).
 """
@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from piccolo.columns import Column, ForeignKey
 from piccolo.table import Table
 
-from klankbord import audit, database, keys
+from klankbord import audit, database, keys, storage
 from klankbord.errors import Invalid, PermissionDenied
 from klankbord.settings import Settings
 from klankbord.tenancy import TenantContext, scoped, table_scope, tenant_transaction
@@ -227,11 +225,6 @@ async def export_organisation(ctx: TenantContext, *, organisation_id: UUID) -> E
 # --- the deletion -------------------------------------------------------------------------
 
 
-def files_dir(settings: Settings, organisation_id: UUID) -> Path:
-    """Where the organisation's local files live (the reporter-intake issue writes there)."""
-    return settings.data_dir / "files" / str(UUID(str(organisation_id)))
-
-
 async def delete_organisation(
     ctx: TenantContext,
     settings: Settings,
@@ -279,8 +272,7 @@ async def delete_organisation(
             subject_id=organisation_id,
             detail={"tables": counts, "data_key_destroyed": keys_destroyed},
         )
-    # After the commit: a failed deletion must not have removed files already.
-    folder = files_dir(settings, organisation_id)
-    if folder.is_dir():
-        shutil.rmtree(folder)
+    # After the commit: a failed deletion must not have removed files already. The key is
+    # gone, so a failure here leaves only unreadable ciphertext (retrying deletes the rest).
+    await storage.blob_store(settings).delete_prefix(storage.organisation_prefix(organisation_id))
     return counts

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -17,7 +18,7 @@ import pytest
 from piccolo.columns import ForeignKey
 from piccolo.table import Table
 
-from klankbord import audit, database, keys
+from klankbord import audit, database, keys, storage
 from klankbord.errors import Invalid, NotFound, PermissionDenied
 from klankbord.settings import Settings
 from klankbord.tables import AuditEvent
@@ -340,13 +341,26 @@ async def test_offboarding_delete_leaves_no_row_in_any_table_only_audit_ids(admi
     assert intake.status_code == 404
 
 
+async def _put_blob(store: storage.BlobStore, organisation_id: UUID) -> str:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"sealed"
+
+    key = storage.blob_key(organisation_id, uuid4())
+    await store.put(key, chunks(), max_bytes=1024)
+    return key
+
+
+async def _read_blob(store: storage.BlobStore, key: str) -> bytes:
+    return b"".join([chunk async for chunk in await store.get(key)])
+
+
 async def test_offboarding_delete_failure_midway_rolls_everything_back(
     world, rollback, monkeypatch, tmp_path: Path
 ):
     settings = dataclasses.replace(Settings(environment="test"), data_dir=tmp_path)
     organisation_id = world.organisations["A1"]
-    folder = offboarding.files_dir(settings, organisation_id)
-    folder.mkdir(parents=True)
+    store = storage.blob_store(settings)
+    key = await _put_blob(store, organisation_id)
     ctx = world.ctx("admin_A")
     await offboarding.export_organisation(ctx, organisation_id=organisation_id)
     before = await _rows_per_table(organisation_id)
@@ -368,17 +382,15 @@ async def test_offboarding_delete_failure_midway_rolls_everything_back(
     assert await _rows_per_table(organisation_id) == before
     async with tenant_transaction(ctx):
         assert await keys.data_key(ctx, organisation_id=organisation_id)
-    assert folder.is_dir()
+    assert await _read_blob(store, key) == b"sealed"
 
 
 async def test_offboarding_delete_removes_files_after_commit(world, rollback, tmp_path: Path):
     settings = dataclasses.replace(Settings(environment="test"), data_dir=tmp_path)
     organisation_id = world.organisations["A1"]
-    folder = offboarding.files_dir(settings, organisation_id)
-    folder.mkdir(parents=True)
-    (folder / "attachment.bin").write_bytes(b"sealed")
-    sibling = offboarding.files_dir(settings, world.organisations["A2"])
-    sibling.mkdir(parents=True)
+    store = storage.blob_store(settings)
+    key = await _put_blob(store, organisation_id)
+    sibling = await _put_blob(store, world.organisations["A2"])
     ctx = world.ctx("admin_A")
     await offboarding.export_organisation(ctx, organisation_id=organisation_id)
 
@@ -386,13 +398,15 @@ async def test_offboarding_delete_removes_files_after_commit(world, rollback, tm
         await offboarding.delete_organisation(
             ctx, settings, organisation_id=organisation_id, typed_name="nope", confirmed=True
         )
-    assert folder.is_dir()
+    assert await _read_blob(store, key) == b"sealed"
 
     await offboarding.delete_organisation(
         ctx, settings, organisation_id=organisation_id, typed_name="Organisation A1", confirmed=True
     )
-    assert not folder.exists()
-    assert sibling.is_dir()
+    with pytest.raises(storage.BlobNotFound):
+        await store.get(key)
+    assert not (tmp_path / "files" / "organisations" / str(organisation_id)).exists()
+    assert await _read_blob(store, sibling) == b"sealed"
 
 
 # --- across tenants and roles ---------------------------------------------------------------
