@@ -16,6 +16,7 @@ def run(tmp_path: Path):
         **os.environ,
         "KLANKBORD_ENV": "development",
         "KLANKBORD_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "KLANKBORD_DATA_DIR": str(tmp_path / "data"),  # key files never land in the repo
     }
     env.pop("KLANKBORD_MIGRATION_DATABASE_URL", None)
 
