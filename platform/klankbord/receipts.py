@@ -126,7 +126,6 @@ Verifier = Callable[[str, str], bool]
 
 
 async def verify(
-    box: SecretBox,
     typed: str,
     stored_verifier: str | None,
     *,

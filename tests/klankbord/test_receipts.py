@@ -114,7 +114,7 @@ def test_lookup_key_deterministic_and_separated_by_server_key(box):
 async def test_issue_receipt_code_off_loop_gives_working_code(box):
     issued = await receipts.issue_receipt_code(box)
     assert SHOWN.match(issued.code)
-    assert await receipts.verify(box, issued.code, issued.verifier)
+    assert await receipts.verify(issued.code, issued.verifier)
 
 
 # --- verify -------------------------------------------------------------------------------
@@ -133,21 +133,21 @@ def _counting() -> tuple[list[str], receipts.Verifier]:
 async def test_verify_right_code_as_typed_by_hand_true(box):
     issued = receipts.new_receipt_code(box)
     typed = issued.code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
-    assert await receipts.verify(box, typed, issued.verifier)
+    assert await receipts.verify(typed, issued.verifier)
 
 
 async def test_verify_wrong_code_false_after_one_argon2(box):
     issued = receipts.new_receipt_code(box)
     other = receipts.new_receipt_code(box)
     calls, count = _counting()
-    assert not await receipts.verify(box, other.code, issued.verifier, verifier=count)
+    assert not await receipts.verify(other.code, issued.verifier, verifier=count)
     assert calls == [issued.verifier]
 
 
 async def test_verify_unknown_code_false_after_one_argon2_on_dummy(box):
     issued = receipts.new_receipt_code(box)
     calls, count = _counting()
-    assert not await receipts.verify(box, issued.code, None, verifier=count)
+    assert not await receipts.verify(issued.code, None, verifier=count)
     assert calls == [receipts.DUMMY_VERIFIER]
 
 
@@ -156,20 +156,18 @@ async def test_verify_garbage_false_after_one_argon2_on_dummy(box, typed):
     issued = receipts.new_receipt_code(box)
     for stored in (issued.verifier, None):
         calls, count = _counting()
-        assert not await receipts.verify(box, typed, stored, verifier=count)
+        assert not await receipts.verify(typed, stored, verifier=count)
         assert calls == [receipts.DUMMY_VERIFIER]
 
 
 async def test_verify_dummy_path_false_even_when_verifier_says_yes(box):
     """Without a real verifier the answer is False whatever the work says."""
-    assert not await receipts.verify(
-        box, "ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=lambda *_: True
-    )
-    assert not await receipts.verify(box, "garbage", "$argon2id$x", verifier=lambda *_: True)
+    assert not await receipts.verify("ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=lambda *_: True)
+    assert not await receipts.verify("garbage", "$argon2id$x", verifier=lambda *_: True)
 
 
 async def test_verify_damaged_stored_verifier_false(box):
-    assert not await receipts.verify(box, "ABCD-EFGH-JKMN-PQRS-TVWX", "$argon2id$damaged")
+    assert not await receipts.verify("ABCD-EFGH-JKMN-PQRS-TVWX", "$argon2id$damaged")
 
 
 # --- the concurrency bound ----------------------------------------------------------------
@@ -215,7 +213,7 @@ class SlowVerifier:
 async def test_verify_concurrency_never_above_limit(box, limit):
     slow = SlowVerifier()
     tasks = [
-        asyncio.create_task(receipts.verify(box, "ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=slow))
+        asyncio.create_task(receipts.verify("ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=slow))
         for _ in range(3 * limit)
     ]
     try:
@@ -233,7 +231,7 @@ async def test_verify_concurrency_never_above_limit(box, limit):
 async def test_verify_abandoned_while_waiting_never_runs(box, limit):
     slow = SlowVerifier()
     tasks = [
-        asyncio.create_task(receipts.verify(box, "ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=slow))
+        asyncio.create_task(receipts.verify("ABCD-EFGH-JKMN-PQRS-TVWX", None, verifier=slow))
         for _ in range(3 * limit)
     ]
     try:
