@@ -16,10 +16,11 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from klankbord.auth import current_context, requires
-from klankbord.errors import Conflict, Invalid, NotFound
+from klankbord.errors import Conflict, Invalid
+from klankbord.forms import form_text, form_uuid, see_other
 from klankbord.templating import page
 from klankbord.tenancy import Role, TenantContext
 from tenants import assignments, onboarding
@@ -27,22 +28,6 @@ from tenants.choices import Assignment
 from tenants.onboarding import STEPS, Wizard
 
 BASE = "/{organisation_id:uuid}"  # under the controller's /organisations
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 300) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise NotFound() from None  # nothing has such an id
-
-
-def _redirect(path: str) -> Redirect:
-    return Redirect(path=path, status_code=303)
 
 
 class OrganisationCounsellors(Controller):
@@ -66,7 +51,7 @@ class OrganisationCounsellors(Controller):
         problem = await change_counsellors(ctx, organisation_id, await request.form(), "assign")
         if problem is not None:
             return _counsellors_page(request, state, form=problem[0], errors=problem[1])
-        return _redirect(f"/organisations/{organisation_id}/counsellors")
+        return see_other(f"/organisations/{organisation_id}/counsellors")
 
     @post(f"{BASE}/counsellors/remove", name="organisation_counsellor_remove")
     async def manage_remove(
@@ -77,7 +62,7 @@ class OrganisationCounsellors(Controller):
         problem = await change_counsellors(ctx, organisation_id, await request.form(), "remove")
         if problem is not None:
             return _counsellors_page(request, state, form=problem[0], errors=problem[1])
-        return _redirect(f"/organisations/{organisation_id}/counsellors")
+        return see_other(f"/organisations/{organisation_id}/counsellors")
 
 
 async def change_counsellors(
@@ -86,13 +71,13 @@ async def change_counsellors(
     """Assign (any `action` but "remove") or remove; the form and errors to show again, or
     None when it worked. Also the wizard's counsellors step, so both pages answer alike."""
     form = {
-        "staff_user_id": _text(data, "staff_user_id", 40),
-        "assignment": _text(data, "assignment", 20),
+        "staff_user_id": form_text(data, "staff_user_id", 40),
+        "assignment": form_text(data, "assignment", 20),
     }
     if action == "remove":
         try:
             await assignments.remove_counsellor(
-                ctx, organisation_id=organisation_id, staff_user_id=_uuid(form["staff_user_id"])
+                ctx, organisation_id=organisation_id, staff_user_id=form_uuid(form["staff_user_id"])
             )
         except Conflict as exc:
             return {"staff_user_id": "", "assignment": ""}, {"form": exc.code}
@@ -103,7 +88,7 @@ async def change_counsellors(
         await assignments.assign_counsellor(
             ctx,
             organisation_id=organisation_id,
-            staff_user_id=_uuid(form["staff_user_id"]),
+            staff_user_id=form_uuid(form["staff_user_id"]),
             assignment=form["assignment"],
         )
     except Invalid as exc:

@@ -12,25 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
+from klankbord.forms import form_text, see_other
 from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import page, request_language
 from klankbord.tenancy import Role, tenant_transaction
 from tenants import access, onboarding
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 300) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _redirect(path: str) -> Redirect:
-    return Redirect(path=path, status_code=303)
 
 
 class BureauOnboarding(Controller):
@@ -50,10 +41,10 @@ class BureauOnboarding(Controller):
     async def create(self, request: Request[Any, Any, Any]) -> Response[Any]:
         data = await request.form()
         form = {
-            "bureau_name": _text(data, "bureau_name"),
-            "admin_name": _text(data, "admin_name"),
-            "admin_email": _text(data, "admin_email"),
-            "language": _text(data, "language", 5),
+            "bureau_name": form_text(data, "bureau_name", 300),
+            "admin_name": form_text(data, "admin_name", 300),
+            "admin_email": form_text(data, "admin_email", 300),
+            "language": form_text(data, "language", 5),
         }
         settings: Settings = request.app.state.settings
         try:
@@ -67,7 +58,7 @@ class BureauOnboarding(Controller):
             )
         except Invalid as exc:
             return await _bureau_page(request, form=form, errors=exc.fields, status_code=400)
-        return _redirect("/platform/bureaus/new?created=1")
+        return see_other("/platform/bureaus/new?created=1")
 
 
 async def _bureau_page(

@@ -16,12 +16,12 @@ from uuid import UUID
 
 from babel.dates import format_date
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
+from klankbord.forms import form_text
 from klankbord.templating import page, request_language
 from klankbord.tenancy import Role
 from tenants import counsellors
@@ -51,11 +51,6 @@ def _counsellor_view(counsellor: Counsellor, language: str) -> dict[str, Any]:
         "training_hours": counsellor.training_hours,
         "state": counsellor.state,
     }
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 40) -> str:
-    value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def _parse_date(value: str) -> date:
@@ -142,9 +137,9 @@ class CounsellorPages(Controller):
         await counsellors.check_may_manage(ctx, staff_user_id=staff_user_id)
         data = await request.form()
         form = {
-            "certified_on": _text(data, "certified_on"),
-            "expires_on": _text(data, "expires_on"),
-            "training_hours": _text(data, "training_hours"),
+            "certified_on": form_text(data, "certified_on", 40, strip=True),
+            "expires_on": form_text(data, "expires_on", 40, strip=True),
+            "training_hours": form_text(data, "training_hours", 40, strip=True),
         }
         certified_on, expires_on, training_hours, errors = parse_credential_form(form)
         today = counsellors.local_today()

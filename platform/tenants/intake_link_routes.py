@@ -19,13 +19,13 @@ from uuid import UUID
 
 import segno
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from klankbord import i18n
 from klankbord.auth import STAFF_ROLES, current_context, requires
 from klankbord.errors import Conflict, Invalid
+from klankbord.forms import form_text
 from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import page
 from klankbord.tenancy import Role
@@ -43,11 +43,6 @@ CARD_COPIES = 8  # business cards on one printed A4 sheet (2 by 4)
 def _settings(request: Request[Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 40) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
 
 
 def reporter_url(settings: Settings, token: str) -> str:
@@ -93,7 +88,10 @@ class IntakeLinkPages(Controller):
         ctx = current_context(request)
         await intake_links.overview(ctx, organisation_id)  # not-found before the form is read
         data = await request.form()
-        form = {"procedure": _text(data, "procedure"), "anonymity": _text(data, "anonymity")}
+        form = {
+            "procedure": form_text(data, "procedure", 40),
+            "anonymity": form_text(data, "anonymity", 40),
+        }
         try:
             await intake_links.create_link(
                 ctx,
@@ -205,7 +203,7 @@ async def _change(
                 ctx,
                 organisation_id=organisation_id,
                 link_id=link_id,
-                anonymity=_text(data, "anonymity"),
+                anonymity=form_text(data, "anonymity", 40),
             )
     except (Invalid, Conflict) as exc:
         fields = getattr(exc, "fields", {}) or {"form": exc.code}

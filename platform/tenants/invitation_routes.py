@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from klankbord.auth import current_context, requires
 from klankbord.errors import Conflict, Invalid, NotFound
+from klankbord.forms import form_text
 from klankbord.secretbox import SecretBox
 from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import page, request_language
@@ -40,11 +40,6 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
 def _box(request: Request[Any, Any, Any]) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 300) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
 
 
 def _link_not_valid(request: Request[Any, Any, Any], kind: str, exc: LinkNotValid) -> Template:
@@ -85,8 +80,8 @@ class StaffPages(Controller):
     @post("/invite", name="bureau_staff_invite")
     async def invite(self, request: Request[Any, Any, Any]) -> Response[Any]:
         data = await request.form()
-        email, display_name = _text(data, "email"), _text(data, "display_name")
-        role, language = _text(data, "role", 40), _text(data, "language", 5)
+        email, display_name = form_text(data, "email", 300), form_text(data, "display_name", 300)
+        role, language = form_text(data, "role", 40), form_text(data, "language", 5)
         chosen = [value for value in data.getall("organisations", []) if isinstance(value, str)]
         form: dict[str, Any] = {
             "email": email,
@@ -122,7 +117,7 @@ class StaffPages(Controller):
         """The staff member's id travels in the form; another bureau's id is not found."""
         data = await request.form()
         try:
-            staff_user_id = UUID(_text(data, "staff_user_id", 40))
+            staff_user_id = UUID(form_text(data, "staff_user_id", 40))
         except ValueError:
             raise NotFound() from None
         try:
@@ -183,8 +178,8 @@ class InvitationPages(Controller):
             session_token = await invitations.accept_invitation(
                 _box(request),
                 token,
-                password=_text(data, "password", 1000),
-                confirmation=_text(data, "confirmation", 1000),
+                password=form_text(data, "password", 1000),
+                confirmation=form_text(data, "confirmation", 1000),
                 address=client_address(request),
             )
         except LinkNotValid as exc:
@@ -249,7 +244,7 @@ class PasswordResetPages(Controller):
         """Known, unknown or inactive address: the same redirect (no way to learn who has an
         account here). Only an empty field or too many requests get another answer."""
         data = await request.form()
-        email = _text(data, "email", 254)
+        email = form_text(data, "email", 254)
         if not email.strip():
             return page(
                 request,
@@ -288,8 +283,8 @@ class PasswordResetPages(Controller):
             await invitations.reset_password(
                 _box(request),
                 token,
-                password=_text(data, "password", 1000),
-                confirmation=_text(data, "confirmation", 1000),
+                password=form_text(data, "password", 1000),
+                confirmation=form_text(data, "confirmation", 1000),
             )
         except LinkNotValid as exc:
             return _link_not_valid(request, "reset", exc)

@@ -11,21 +11,16 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
+from klankbord.forms import form_text
 from klankbord.settings import Settings
 from klankbord.templating import page
 from klankbord.tenancy import Role
 from tenants import offboarding
-
-
-def _text(form: FormMultiDict, name: str, limit: int) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
 
 
 async def _page(
@@ -82,7 +77,7 @@ class OffboardingPages(Controller):
         self, request: Request[Any, Any, Any], organisation_id: FromPath[UUID]
     ) -> Response[Any]:
         data = await request.form()
-        typed_name = _text(data, "name", offboarding.CONFIRM_NAME_LIMIT)
+        typed_name = form_text(data, "name", offboarding.CONFIRM_NAME_LIMIT)
         settings: Settings = request.app.state.settings
         try:
             await offboarding.delete_organisation(
@@ -90,7 +85,7 @@ class OffboardingPages(Controller):
                 settings,
                 organisation_id=organisation_id,
                 typed_name=typed_name,
-                confirmed=_text(data, "confirm", 10) == "1",
+                confirmed=form_text(data, "confirm", 10) == "1",
             )
         except Invalid as exc:
             return await _page(

@@ -17,10 +17,11 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from klankbord.auth import current_context, requires
-from klankbord.errors import Invalid, NotFound
+from klankbord.errors import Invalid
+from klankbord.forms import form_text, form_uuid, see_other
 from klankbord.settings import LANGUAGES
 from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
@@ -32,20 +33,8 @@ from tenants.onboarding import STEPS, Wizard
 BASE = "/{organisation_id:uuid}"  # under the controller's /organisations
 
 
-def _text(form: FormMultiDict, name: str, limit: int = 300) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
 def _all(form: FormMultiDict, name: str) -> list[str]:
     return [value[:40] for value in form.getall(name, []) if isinstance(value, str)]
-
-
-def _uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise NotFound() from None  # nothing has such an id
 
 
 def _step_url(organisation_id: UUID, step: str) -> str:
@@ -57,19 +46,15 @@ def _next_url(organisation_id: UUID, step: str) -> str:
     return _step_url(organisation_id, following)
 
 
-def _redirect(path: str) -> Redirect:
-    return Redirect(path=path, status_code=303)
-
-
 # --- a new organisation, and the wizard (bureau admin) ---------------------------------------
 
 
 def _profile_form(data: FormMultiDict) -> dict[str, str]:
     return {
-        "name": _text(data, "name"),
-        "country": _text(data, "country", 5),
-        "sector": _text(data, "sector", 40),
-        "headcount": _text(data, "headcount", 40),
+        "name": form_text(data, "name", 300),
+        "country": form_text(data, "country", 5),
+        "sector": form_text(data, "sector", 40),
+        "headcount": form_text(data, "headcount", 40),
     }
 
 
@@ -90,7 +75,7 @@ class OrganisationOnboarding(Controller):
             organisation_id = await onboarding.create_profile(current_context(request), **form)
         except Invalid as exc:
             return await _new_page(request, form=form, errors=exc.fields, status_code=400)
-        return _redirect(_step_url(organisation_id, "scope"))
+        return see_other(_step_url(organisation_id, "scope"))
 
     @get(f"{BASE}/onboarding", name="onboarding")
     async def resume(
@@ -120,7 +105,7 @@ class OrganisationOnboarding(Controller):
             await onboarding.save_profile(ctx, organisation_id=organisation_id, **form)
         except Invalid as exc:
             return _step_page(request, state, "profile", form=form, errors=exc.fields)
-        return _redirect(_next_url(organisation_id, "profile"))
+        return see_other(_next_url(organisation_id, "profile"))
 
     # scope
     @get(f"{BASE}/onboarding/scope", name="onboarding_scope")
@@ -144,7 +129,7 @@ class OrganisationOnboarding(Controller):
             await onboarding.save_scope(ctx, organisation_id=organisation_id, **form)
         except Invalid as exc:
             return _step_page(request, state, "scope", form=form, errors=exc.fields)
-        return _redirect(_next_url(organisation_id, "scope"))
+        return see_other(_next_url(organisation_id, "scope"))
 
     # counsellors
     @get(f"{BASE}/onboarding/counsellors", name="onboarding_counsellors")
@@ -160,19 +145,19 @@ class OrganisationOnboarding(Controller):
         ctx = current_context(request)
         state = await onboarding.wizard(ctx, organisation_id)
         data = await request.form()
-        action = _text(data, "action", 20)
+        action = form_text(data, "action", 20)
         here = _step_url(organisation_id, "counsellors")
         if action == "continue":
             try:
                 await onboarding.save_counsellors(ctx, organisation_id=organisation_id)
             except Invalid as exc:
                 return _step_page(request, state, "counsellors", errors=exc.fields)
-            return _redirect(_next_url(organisation_id, "counsellors"))
+            return see_other(_next_url(organisation_id, "counsellors"))
         problem = await change_counsellors(ctx, organisation_id, data, action)
         if problem is not None:
             form, errors = problem
             return _step_page(request, state, "counsellors", form=form, errors=errors)
-        return _redirect(here)
+        return see_other(here)
 
     # authorities
     @get(f"{BASE}/onboarding/authorities", name="onboarding_authorities")
@@ -189,12 +174,12 @@ class OrganisationOnboarding(Controller):
         ctx = current_context(request)
         state = await onboarding.wizard(ctx, organisation_id)
         data = await request.form()
-        action = _text(data, "action", 20)
+        action = form_text(data, "action", 20)
         here = _step_url(organisation_id, "authorities")
         if action == "add":
             form = {
-                "authority_name": _text(data, "authority_name", 400),
-                "authority_contact": _text(data, "authority_contact", 400),
+                "authority_name": form_text(data, "authority_name", 400),
+                "authority_contact": form_text(data, "authority_contact", 400),
             }
             try:
                 await onboarding.add_authority(
@@ -205,15 +190,15 @@ class OrganisationOnboarding(Controller):
                 )
             except Invalid as exc:
                 return _step_page(request, state, "authorities", form=form, errors=exc.fields)
-            return _redirect(here)
+            return see_other(here)
         if action == "remove":
-            authority_id = _uuid(_text(data, "authority_id", 40))
+            authority_id = form_uuid(form_text(data, "authority_id", 40))
             await onboarding.remove_authority(
                 ctx, organisation_id=organisation_id, authority_id=authority_id
             )
-            return _redirect(here)
+            return see_other(here)
         await onboarding.save_authorities(ctx, organisation_id=organisation_id)
-        return _redirect(_next_url(organisation_id, "authorities"))
+        return see_other(_next_url(organisation_id, "authorities"))
 
     # retention
     @get(f"{BASE}/onboarding/retention", name="onboarding_retention")
@@ -230,8 +215,8 @@ class OrganisationOnboarding(Controller):
         state = await onboarding.wizard(ctx, organisation_id)
         data = await request.form()
         form = {
-            "retention_months_closed": _text(data, "retention_months_closed", 40),
-            "retention_months_no_follow_up": _text(data, "retention_months_no_follow_up", 40),
+            "retention_months_closed": form_text(data, "retention_months_closed", 40),
+            "retention_months_no_follow_up": form_text(data, "retention_months_no_follow_up", 40),
         }
         try:
             await onboarding.save_retention(
@@ -242,7 +227,7 @@ class OrganisationOnboarding(Controller):
             )
         except Invalid as exc:
             return _step_page(request, state, "retention", form=form, errors=exc.fields)
-        return _redirect(_next_url(organisation_id, "retention"))
+        return see_other(_next_url(organisation_id, "retention"))
 
     # review
     @get(f"{BASE}/onboarding/review", name="onboarding_review")
@@ -261,7 +246,7 @@ class OrganisationOnboarding(Controller):
             await onboarding.finish(ctx, organisation_id=organisation_id)
         except Invalid as exc:
             return _step_page(request, state, "review", errors=exc.fields)
-        return _redirect(f"/organisations/{organisation_id}")
+        return see_other(f"/organisations/{organisation_id}")
 
 
 async def _new_page(

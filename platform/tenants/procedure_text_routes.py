@@ -12,12 +12,12 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from klankbord.auth import STAFF_ROLES, current_context, requires
 from klankbord.errors import Invalid, NotFound, PermissionDenied
+from klankbord.forms import form_text
 from klankbord.markdown import render_markdown
 from klankbord.templating import page
 from klankbord.tenancy import Role, TenantContext, tenant_transaction
@@ -29,11 +29,6 @@ from tenants.procedure_texts import MAX_BODY, TextEntry
 # What a form may carry back to the page: more than the limit, so a too-long text returns
 # intact with its error, yet bounded.
 _ECHO_LIMIT = 10 * MAX_BODY
-
-
-def _text(form: FormMultiDict, name: str, limit: int = 40) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
 
 
 def _entry(entry: TextEntry) -> dict[str, Any]:
@@ -99,8 +94,8 @@ class TemplateLibraryPages(Controller):
     async def save(self, request: Request[Any, Any, Any]) -> Response[Any]:
         ctx = current_context(request)
         data = await request.form()
-        procedure, language = _text(data, "procedure"), _text(data, "language")
-        body = _text(data, "body", _ECHO_LIMIT)
+        procedure, language = form_text(data, "procedure", 40), form_text(data, "language", 40)
+        body = form_text(data, "body", _ECHO_LIMIT)
         try:
             if body.strip():
                 await procedure_texts.save_template(
@@ -194,8 +189,8 @@ class OrganisationTextPages(Controller):
         if not ctx.bureau_admin:
             raise PermissionDenied()
         data = await request.form()
-        procedure, language = _text(data, "procedure"), _text(data, "language")
-        body = _text(data, "body", _ECHO_LIMIT)
+        procedure, language = form_text(data, "procedure", 40), form_text(data, "language", 40)
+        body = form_text(data, "body", _ECHO_LIMIT)
         try:
             if body.strip():
                 await procedure_texts.save_override(
