@@ -17,6 +17,7 @@ from uuid import UUID
 from klankbord import audit
 from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
 from klankbord.tenancy import Scope, TenantContext, check_may_write, scoped, tenant_transaction
+from tenants import services
 from tenants.access import access_organisation
 from tenants.choices import Assignment, MembershipRole
 from tenants.tables import IntakeLink, Membership, StaffUser
@@ -123,28 +124,14 @@ async def assign_counsellor(
             for c in await assigned_counsellors(ctx, organisation_id)
         ):
             raise Conflict(code="already_assigned")
-        membership = Membership(
-            staff_user=staff_user_id,
-            organisation=organisation_id,
-            bureau=bureau_id,
+        return await services.insert_membership(
+            ctx,
+            organisation_id=organisation_id,
+            bureau_id=bureau_id,
+            staff_user_id=staff_user_id,
             role=MembershipRole.COUNSELLOR,
             assignment=Assignment(assignment),
         )
-        await membership.save()
-        await audit.record(
-            ctx,
-            action="membership.created",
-            bureau_id=bureau_id,
-            organisation_id=organisation_id,
-            subject_type="membership",
-            subject_id=membership.id,
-            detail={
-                "staff_user": str(staff_user_id),
-                "role": MembershipRole.COUNSELLOR.value,
-                "assignment": assignment,
-            },
-        )
-        return membership.id
 
 
 async def remove_counsellor(

@@ -20,7 +20,7 @@ from klankbord.tenancy import (
     tenant_transaction,
 )
 from tenants.access import access_bureau, access_organisation
-from tenants.choices import AnonymityMode, Country, MembershipRole, Procedure
+from tenants.choices import AnonymityMode, Assignment, Country, MembershipRole, Procedure
 from tenants.tables import Bureau, IntakeLink, Membership, Organisation, StaffUser
 
 
@@ -180,20 +180,49 @@ async def add_membership(
         )
         if staff is None or staff["bureau"] != bureau_id:
             raise NotFound()
-        membership = Membership(
-            staff_user=staff_user_id, organisation=organisation_id, bureau=bureau_id, role=role
-        )
-        await membership.save()
-        await audit.record(
+        return await insert_membership(
             ctx,
-            action="membership.created",
-            bureau_id=bureau_id,
             organisation_id=organisation_id,
-            subject_type="membership",
-            subject_id=membership.id,
-            detail={"staff_user": str(staff_user_id), "role": role.value},
+            bureau_id=bureau_id,
+            staff_user_id=staff_user_id,
+            role=role,
         )
-        return membership.id
+
+
+async def insert_membership(
+    ctx: TenantContext,
+    *,
+    organisation_id: UUID,
+    bureau_id: UUID,
+    staff_user_id: UUID,
+    role: MembershipRole,
+    assignment: Assignment | None = None,
+) -> UUID:
+    """The membership row and its audit event, once the caller has checked the organisation
+    and the staff member (`add_membership`, `assignments.assign_counsellor`). `assignment`
+    (counsellors only) is recorded in the audit detail when given."""
+    check_may_write(ctx, bureau_id=bureau_id, organisation_id=organisation_id)
+    membership = Membership(
+        staff_user=staff_user_id,
+        organisation=organisation_id,
+        bureau=bureau_id,
+        role=role,
+        assignment=assignment or Assignment.PRIMARY,
+    )
+    await membership.save()
+    detail = {"staff_user": str(staff_user_id), "role": role.value}
+    if assignment is not None:
+        detail["assignment"] = assignment.value
+    await audit.record(
+        ctx,
+        action="membership.created",
+        bureau_id=bureau_id,
+        organisation_id=organisation_id,
+        subject_type="membership",
+        subject_id=membership.id,
+        detail=detail,
+    )
+    return membership.id
 
 
 async def create_intake_link(
