@@ -13,6 +13,7 @@ from litestar import Request
 from litestar.response import Template
 
 from klankbord import i18n
+from klankbord.app_state import app_settings
 from klankbord.settings import Settings
 
 
@@ -40,7 +41,7 @@ def _format_datetime(value: datetime, language: str = "nl") -> str:
 
 
 def request_language(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
+    settings = app_settings(request)
     return i18n.negotiate(
         request.cookies.get(i18n.COOKIE),
         request.headers.get("accept-language"),
@@ -66,7 +67,7 @@ def page(
     **context: Any,
 ) -> Template:
     """Render `template` in the request's language."""
-    settings: Settings = request.app.state.settings
+    settings = app_settings(request)
     language = request_language(request)
     catalog = i18n.translations(Path(settings.frontend_dir / "locales"), language)
     return Page(

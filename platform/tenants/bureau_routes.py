@@ -15,10 +15,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
 from klankbord.forms import form_text, see_other
-from klankbord.settings import LANGUAGES, Settings
+from klankbord.settings import LANGUAGES
 from klankbord.templating import page, request_language
 from klankbord.tenancy import Role, tenant_transaction
 from tenants import access, onboarding
@@ -46,7 +47,7 @@ class BureauOnboarding(Controller):
             "admin_email": form_text(data, "admin_email", 300),
             "language": form_text(data, "language", 5),
         }
-        settings: Settings = request.app.state.settings
+        settings = app_settings(request)
         try:
             await onboarding.create_bureau_with_admin(
                 current_context(request),

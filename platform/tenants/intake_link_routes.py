@@ -23,6 +23,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from klankbord import i18n
+from klankbord.app_state import app_settings
 from klankbord.auth import STAFF_ROLES, current_context, requires
 from klankbord.errors import Conflict, Invalid
 from klankbord.forms import form_text
@@ -38,11 +39,6 @@ EXIT_URL = "https://www.google.com/"
 NOTICES = frozenset({"created", "enabled", "disabled", "rotated", "anonymity"})
 ANONYMITY_MODES = [mode.value for mode in AnonymityMode]
 CARD_COPIES = 8  # business cards on one printed A4 sheet (2 by 4)
-
-
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def reporter_url(settings: Settings, token: str) -> str:
@@ -146,7 +142,7 @@ class IntakeLinkPages(Controller):
             "intake_links/rotate.html",
             organisation=organisation,
             link=link,
-            url=reporter_url(_settings(request), link.token) if link.token else "",
+            url=reporter_url(app_settings(request), link.token) if link.token else "",
         )
 
     @post("/{link_id:uuid}/rotate", name="intake_link_rotate", guards=ADMIN)
@@ -222,7 +218,7 @@ async def _list_page(
 ) -> Template:
     ctx = current_context(request)
     found = await intake_links.overview(ctx, organisation_id)
-    settings = _settings(request)
+    settings = app_settings(request)
     return page(
         request,
         "intake_links/list.html",
@@ -249,7 +245,7 @@ async def _printable(
 ) -> Template:
     ctx = current_context(request)
     organisation, link = await intake_links.access_link(ctx, organisation_id, link_id)
-    settings = _settings(request)
+    settings = app_settings(request)
     if language not in LANGUAGES:
         language = intake_links.first_language(organisation) or settings.default_language
     if not link.live or link.token is None:

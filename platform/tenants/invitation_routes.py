@@ -19,27 +19,17 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from klankbord.app_state import app_settings, secret_box
 from klankbord.auth import current_context, requires
 from klankbord.errors import Conflict, Invalid, NotFound
 from klankbord.forms import form_text
-from klankbord.secretbox import SecretBox
-from klankbord.settings import LANGUAGES, Settings
+from klankbord.settings import LANGUAGES
 from klankbord.templating import page, request_language
 from klankbord.tenancy import Role, tenant_transaction
 from tenants import access, invitations
 from tenants.accounts import TooManyAttempts
 from tenants.invitations import LinkNotValid
 from tenants.sign_in_routes import client_address, with_session_cookie
-
-
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _box(request: Request[Any, Any, Any]) -> SecretBox:
-    box: SecretBox = request.app.state.secret_box
-    return box
 
 
 def _link_not_valid(request: Request[Any, Any, Any], kind: str, exc: LinkNotValid) -> Template:
@@ -97,7 +87,7 @@ class StaffPages(Controller):
         try:
             await invitations.invite_staff(
                 current_context(request),
-                _settings(request),
+                app_settings(request),
                 email=email,
                 display_name=display_name,
                 role=role,
@@ -122,7 +112,7 @@ class StaffPages(Controller):
             raise NotFound() from None
         try:
             await invitations.resend_invitation(
-                current_context(request), _settings(request), staff_user_id=staff_user_id
+                current_context(request), app_settings(request), staff_user_id=staff_user_id
             )
         except Conflict:
             # Accepted (or deactivated) in the meantime: the list shows the current state.
@@ -176,7 +166,7 @@ class InvitationPages(Controller):
         try:
             invitee = await invitations.invitee(token)
             session_token = await invitations.accept_invitation(
-                _box(request),
+                secret_box(request),
                 token,
                 password=form_text(data, "password", 1000),
                 confirmation=form_text(data, "confirmation", 1000),
@@ -256,7 +246,10 @@ class PasswordResetPages(Controller):
             )
         try:
             await invitations.request_reset(
-                _box(request), _settings(request), email=email, address=client_address(request)
+                secret_box(request),
+                app_settings(request),
+                email=email,
+                address=client_address(request),
             )
         except TooManyAttempts as exc:
             return page(
@@ -281,7 +274,7 @@ class PasswordResetPages(Controller):
         data = await request.form()
         try:
             await invitations.reset_password(
-                _box(request),
+                secret_box(request),
                 token,
                 password=form_text(data, "password", 1000),
                 confirmation=form_text(data, "confirmation", 1000),

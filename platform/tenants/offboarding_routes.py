@@ -14,10 +14,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
 from klankbord.forms import form_text
-from klankbord.settings import Settings
 from klankbord.templating import page
 from klankbord.tenancy import Role
 from tenants import offboarding
@@ -78,7 +78,7 @@ class OffboardingPages(Controller):
     ) -> Response[Any]:
         data = await request.form()
         typed_name = form_text(data, "name", offboarding.CONFIRM_NAME_LIMIT)
-        settings: Settings = request.app.state.settings
+        settings = app_settings(request)
         try:
             await offboarding.delete_organisation(
                 current_context(request),

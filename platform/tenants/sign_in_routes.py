@@ -16,6 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
+from klankbord.app_state import app_settings, secret_box
 from klankbord.auth import (
     SESSION_COOKIE,
     current_context,
@@ -24,8 +25,6 @@ from klankbord.auth import (
     session_policy,
     signed_in,
 )
-from klankbord.secretbox import SecretBox
-from klankbord.settings import Settings
 from klankbord.templating import page
 from tenants import accounts
 from tenants.accounts import SignInRefused, Stage, TooManyAttempts
@@ -44,16 +43,6 @@ class CodeForm(msgspec.Struct):
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _box(request: Request[Any, Any, Any]) -> SecretBox:
-    box: SecretBox = request.app.state.secret_box
-    return box
-
-
 def client_address(request: Request[Any, Any, Any]) -> str:
     """For the attempt limits only (kept as a keyed hash, never logged)."""
     return request.client.host if request.client else ""
@@ -66,7 +55,7 @@ def with_session_cookie(
         SESSION_COOKIE,
         token,
         httponly=True,
-        secure=_settings(request).cookies_secure,
+        secure=app_settings(request).cookies_secure,
         samesite="lax",
         path="/",
     )
@@ -131,12 +120,12 @@ class SignInPages(Controller):
         target = local_path(data.next)
         try:
             token, stage = await accounts.sign_in_with_password(
-                _box(request),
+                secret_box(request),
                 email=data.email,
                 password=data.password,
                 address=client_address(request),
                 next_path=target,
-                policy=session_policy(_settings(request)),
+                policy=session_policy(app_settings(request)),
             )
         except (SignInRefused, TooManyAttempts) as exc:
             return _refused(
@@ -166,11 +155,11 @@ class SignInPages(Controller):
             return _restart(request)
         try:
             token, used_recovery = await accounts.verify_second_factor(
-                _box(request),
+                secret_box(request),
                 session,
                 code=data.code,
                 address=client_address(request),
-                policy=session_policy(_settings(request)),
+                policy=session_policy(app_settings(request)),
             )
         except (SignInRefused, TooManyAttempts) as exc:
             return _refused(request, "account/code.html", exc)
@@ -182,7 +171,7 @@ class SignInPages(Controller):
         session = current_session(request)
         if session is None or session.stage is not Stage.NEEDS_ENROLMENT:
             return _restart(request)
-        enrolment = await accounts.enrolment(_box(request), session)
+        enrolment = await accounts.enrolment(secret_box(request), session)
         return page(request, "account/enrol.html", enrolment=enrolment, error=None, minutes=0)
 
     @post("/enrol", name="sign_in_enrol_submit")
@@ -194,14 +183,14 @@ class SignInPages(Controller):
             return _restart(request)
         try:
             token, codes = await accounts.confirm_enrolment(
-                _box(request),
+                secret_box(request),
                 session,
                 code=data.code,
                 address=client_address(request),
-                policy=session_policy(_settings(request)),
+                policy=session_policy(app_settings(request)),
             )
         except (SignInRefused, TooManyAttempts) as exc:
-            enrolment = await accounts.enrolment(_box(request), session)
+            enrolment = await accounts.enrolment(secret_box(request), session)
             return _refused(request, "account/enrol.html", exc, enrolment=enrolment)
         # The codes are shown in this response only: never in a URL, never again.
         # This request still came with the half-done session: the page is for the signed-in.
@@ -273,7 +262,7 @@ class AccountPages(Controller):
 
     @post("/recovery-codes", name="recovery_codes_renew")
     async def renew_recovery_codes(self, request: Request[Any, Any, Any]) -> Template:
-        codes = await accounts.new_recovery_codes(_box(request), current_context(request))
+        codes = await accounts.new_recovery_codes(secret_box(request), current_context(request))
         return page(request, "account/recovery_codes.html", codes=codes, next="/account")
 
 

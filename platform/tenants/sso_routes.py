@@ -18,9 +18,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from klankbord.app_state import app_settings, secret_box
 from klankbord.auth import SESSION_COOKIE, current_context, local_path, requires, session_policy
 from klankbord.errors import Invalid, NotFound
-from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
 from klankbord.templating import page
 from klankbord.tenancy import Role
@@ -44,18 +44,8 @@ class ProviderForm(msgspec.Struct):
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _box(request: Request[Any, Any, Any]) -> SecretBox:
-    box: SecretBox = request.app.state.secret_box
-    return box
-
-
 def _loopback(request: Request[Any, Any, Any]) -> bool:
-    return sso.loopback_allowed(_settings(request).environment)
+    return sso.loopback_allowed(app_settings(request).environment)
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -103,7 +93,7 @@ class SingleSignOnSettingsPages(Controller):
         try:
             await sso.configure_provider(
                 ctx,
-                _box(request),
+                secret_box(request),
                 bureau_id=bureau_id,
                 issuer=data.issuer,
                 client_id=data.client_id,
@@ -133,7 +123,7 @@ class SingleSignOnSettingsPages(Controller):
         status_code: int = 200,
         **form: Any,
     ) -> Template:
-        settings = _settings(request)
+        settings = app_settings(request)
         address = sign_in_address(settings, current.provider_id) if current.provider_id else None
         return page(
             request,
@@ -167,9 +157,9 @@ class SingleSignOnPages(Controller):
         binding = secrets.token_urlsafe(32)
         try:
             url = await sso.start(
-                _box(request),
+                secret_box(request),
                 provider_id=provider_id,
-                redirect_uri=redirect_uri(_settings(request)),
+                redirect_uri=redirect_uri(app_settings(request)),
                 next_path=local_path(next),
                 browser_binding=binding,
                 allow_insecure_loopback=_loopback(request),
@@ -182,7 +172,7 @@ class SingleSignOnPages(Controller):
             binding,
             max_age=BINDING_MAX_AGE,
             httponly=True,
-            secure=_settings(request).cookies_secure,
+            secure=app_settings(request).cookies_secure,
             samesite="lax",  # the provider's redirect back is a top-level GET: it is sent
             path=BINDING_PATH,
         )
@@ -195,11 +185,11 @@ class SingleSignOnPages(Controller):
             return _failed(request)  # a parameter twice: someone is playing with the URL
         try:
             token, next_path = await sso.finish(
-                _box(request),
+                secret_box(request),
                 callback_params=dict(query.items()),
-                redirect_uri=redirect_uri(_settings(request)),
+                redirect_uri=redirect_uri(app_settings(request)),
                 browser_binding=request.cookies.get(BINDING_COOKIE),
-                policy=session_policy(_settings(request)),
+                policy=session_policy(app_settings(request)),
                 allow_insecure_loopback=_loopback(request),
             )
         except sso.SsoRefused:
