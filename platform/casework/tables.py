@@ -1,9 +1,182 @@
-"""Casework tables (cases, reports, messages, attachments, consent, deadlines, time entries).
+"""Casework tables: cases, their report, messages, attachments, reporter sessions, questions.
 
-None yet: the reporter intake issue adds the first. Every table here will carry
-`organisation` and `bureau` directly and be declared with `klankbord.tenancy.tenant_owned`.
+Every row carries `organisation` and `bureau` itself, also on child tables, and is declared
+with `klankbord.tenancy.tenant_owned`. Free text (report answers, identity, messages, file
+names, the reporter's alert address) is stored sealed under the organisation's data key
+(`casework.sealing`); what stays in clear is dates, codes and sizes.
+
+A reporter context writes the `reporter=CASE` tables: a new case through intake, and after a
+mailbox sign-in the rows of that one case (`case` names the column that says which case).
 """
 
+from piccolo.columns import (
+    UUID,
+    BigInt,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-TABLES: tuple[type[Table], ...] = ()
+from casework.choices import (
+    Anonymity,
+    Author,
+    CaseStatus,
+    Channel,
+    MeetingRequest,
+    QuestionKind,
+)
+from klankbord.tenancy import ReporterAccess, tenant_owned
+from tenants.tables import Bureau, IntakeLink, Organisation, Procedure, StaffUser
+
+__all__ = [
+    "Attachment",
+    "Case",
+    "CaseReport",
+    "IntakeQuestion",
+    "Message",
+    "ReporterSession",
+]
+
+
+@tenant_owned(organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="id")
+class Case(Table, tablename="case_file"):
+    """One case. `receipt_lookup` is the keyed hash under which the reporter's receipt code
+    finds it, `receipt_verifier` the argon2id hash that proves the code. `submission` is the
+    intake form's idempotency token (unique per organisation: a double submit makes one case).
+    `submission` is a keyed hash of the form's submission id, from which (with the server
+    key) the receipt code is derived: until `pending_until` (an hour, or until the reporter
+    confirms having saved it) a retried submit shows the same code again; the code itself is
+    never stored."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    intake_link = ForeignKey(IntakeLink, null=True, default=None)
+    procedure = Varchar(length=32, choices=Procedure)
+    channel = Varchar(length=16, choices=Channel, default=Channel.ONLINE)
+    status = Varchar(length=16, choices=CaseStatus, default=CaseStatus.RECEIVED)
+    anonymity = Varchar(length=16, choices=Anonymity, default=Anonymity.ANONYMOUS)
+    counsellor = ForeignKey(StaffUser, null=True, default=None)  # chosen by the reporter
+    meeting = Varchar(length=16, choices=MeetingRequest, default=MeetingRequest.NONE)
+    language = Varchar(length=2, default="nl")
+    received_at = Timestamptz(default=TimestamptzNow())
+    acknowledged_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    reporter_active_at = Timestamptz(default=TimestamptzNow())
+    receipt_lookup = Varchar(length=64, unique=True)
+    receipt_verifier = Varchar(length=255, secret=True)
+    submission = Varchar(length=64)
+    pending_until = Timestamptz(null=True, default=None)
+    alert_address = Text(null=True, default=None, secret=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(
+    organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="case"
+)
+class CaseReport(Table, tablename="case_report"):
+    """The report as submitted: `answers` is sealed JSON (each question as it was asked, with
+    the answer), `identity` sealed JSON of the contact details (confidential cases only)."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, unique=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    answers = Text(secret=True)
+    identity = Text(null=True, default=None, secret=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(
+    organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="case"
+)
+class Message(Table, tablename="case_message"):
+    """A message in the case's thread between reporter and counsellor. `read_at`: when the
+    other side first saw it."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    author = Varchar(length=16, choices=Author)
+    staff_user = ForeignKey(StaffUser, null=True, default=None)
+    body = Text(secret=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    read_at = Timestamptz(null=True, default=None)
+
+
+@tenant_owned(
+    organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="case"
+)
+class Attachment(Table, tablename="case_attachment"):
+    """A file of the report (`message` empty) or of a message. `blob` holds the copy shown by
+    default (metadata stripped where possible); `original_blob` the untouched file, kept only
+    when the reporter asked for it. Both are encrypted streams in the blob store; `name` is
+    sealed."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    message = ForeignKey(Message, null=True, default=None)
+    author = Varchar(length=16, choices=Author)
+    name = Text(secret=True)
+    media_type = Varchar(length=100)
+    size = BigInt()
+    blob = UUID()
+    original_blob = UUID(null=True, default=None)
+    stripped = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(
+    organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="case"
+)
+class ReporterSession(Table, tablename="reporter_session"):
+    """An open mailbox: the cookie holds a random token, this row its keyed hash. Short-lived
+    (idle and absolute limits in `casework.mailbox`)."""
+
+    id = UUID(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+
+
+@tenant_owned(organisation="organisation", bureau="bureau", reporter=ReporterAccess.READ)
+class IntakeQuestion(Table, tablename="intake_question"):
+    """An organisation's own question for a procedure's intake form (without any, the built-in
+    questions apply). `label`, `help` and `choices` are JSON with a text per language;
+    `follows`/`follows_value`: shown only when that question got that answer."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    procedure = Varchar(length=32, choices=Procedure)
+    position = Integer(default=0)
+    kind = Varchar(length=16, choices=QuestionKind)
+    label = Text()
+    help = Text(default="{}")
+    choices = Text(default="[]")
+    required = Boolean(default=False)
+    follows = UUID(null=True, default=None)
+    follows_value = Varchar(length=64, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+TABLES: tuple[type[Table], ...] = (
+    Case,
+    CaseReport,
+    Message,
+    Attachment,
+    ReporterSession,
+    IntakeQuestion,
+)

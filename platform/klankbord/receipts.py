@@ -90,10 +90,15 @@ def lookup_key(box: SecretBox, code: str) -> str:
     return box.keyed_hash(LOOKUP_PURPOSE, code)
 
 
-def new_receipt_code(box: SecretBox) -> IssuedCode:
+def new_receipt_code(box: SecretBox, seed: str | None = None) -> IssuedCode:
     """A fresh code and what the case keeps of it. Hashes with argon2 (~20 ms of CPU): from
-    async code use `issue_receipt_code`, which does this off the event loop."""
-    shown = random_code()
+    async code use `issue_receipt_code`, which does this off the event loop.
+
+    With `seed` (a secret random value the caller holds, such as an intake form's submission
+    id) the code is derived from it under the server key, so a retried submit shows the same
+    code without the code ever being stored; the case must then keep only a keyed hash of
+    the seed, never the seed itself."""
+    shown = random_code() if seed is None else code_from_seed(box, seed)
     raw = shown.replace("-", "")
     return IssuedCode(code=shown, lookup_key=lookup_key(box, raw), verifier=HASHER.hash(raw))
 
@@ -104,10 +109,20 @@ def random_code() -> str:
     return "-".join(raw[i : i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
 
 
-async def issue_receipt_code(box: SecretBox) -> IssuedCode:
+def code_from_seed(box: SecretBox, seed: str) -> str:
+    """100 bits of HMAC-SHA256(server key, seed) in the code's alphabet and grouping."""
+    bits = int(box.keyed_hash("receipt-code-seed", seed), 16) >> (256 - 5 * CODE_LENGTH)
+    symbols = [ALPHABET[(bits >> (5 * i)) & 31] for i in reversed(range(CODE_LENGTH))]
+    raw = "".join(symbols)
+    return "-".join(raw[i : i + GROUP] for i in range(0, CODE_LENGTH, GROUP))
+
+
+async def issue_receipt_code(box: SecretBox, seed: str | None = None) -> IssuedCode:
     """`new_receipt_code` in the bounded argon2 pool."""
     async with _slots():
-        return await asyncio.get_running_loop().run_in_executor(_pool(), new_receipt_code, box)
+        return await asyncio.get_running_loop().run_in_executor(
+            _pool(), new_receipt_code, box, seed
+        )
 
 
 def argon2_verify(stored_verifier: str, code: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,13 +41,35 @@ def _format_datetime(value: datetime, language: str = "nl") -> str:
     return format_datetime(value, "medium", tzinfo=_LOCAL_TIME, locale=language)
 
 
+REPORTER_PREFIX = "/r/"
+
+
+def is_reporter_path(path: str) -> bool:
+    return path.startswith(REPORTER_PREFIX)
+
+
 def request_language(request: Request[Any, Any, Any]) -> str:
+    """Staff pages: the language cookie, else the browser's languages. Reporter pages set no
+    cookie and read none: the language travels in the address (`?lang=`)."""
     settings = app_settings(request)
+    if is_reporter_path(request.url.path):
+        chosen = request.query_params.get("lang")
+        return i18n.negotiate(
+            chosen, request.headers.get("accept-language"), settings.default_language
+        )
     return i18n.negotiate(
         request.cookies.get(i18n.COOKIE),
         request.headers.get("accept-language"),
         settings.default_language,
     )
+
+
+def language_href(path: str, code: str) -> str:
+    """Where a language link goes: the same reporter page in that language, or (staff) the
+    language choice, which remembers it in a cookie and comes back."""
+    if is_reporter_path(path):
+        return f"{path}?lang={code}"
+    return f"/language?lang={code}&next={quote(path, safe='')}"
 
 
 class Page(Template):
@@ -77,6 +100,8 @@ def page(
             **i18n.gettext_callables(catalog),
             "language": language,
             "request_path": request.url.path,
+            "reporter_page": is_reporter_path(request.url.path),
+            "language_href": lambda code: language_href(request.url.path, code),
             "principal": request.scope.get("user"),
             # A form's hidden CSRF field; calling it is what sets the cookie (pages without a
             # form set none).

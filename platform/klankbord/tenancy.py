@@ -12,7 +12,11 @@ The rule, for a table declared with `tenant_owned(organisation=…, bureau=…, 
 - platform scope (the platform operator): bureau-level tables only, never organisation data;
 - tenant scope: rows of the context's bureau and, unless bureau admin, of its organisations;
   plus rows the principal owns (its own user row and memberships, so a session can be turned
-  into a context).
+  into a context);
+- reporter scope (a reporter on an intake link, never an account): tables declared with
+  `reporter=` only, rows of the link's organisation (and of its bureau for bureau-level
+  tables); `reporter="case"` tables are the only ones a reporter writes, and once the reporter
+  has opened a mailbox, only the rows of that one case.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ class Scope(StrEnum):
     PLATFORM = "platform"
     SYSTEM = "system"
     LOGIN = "login"  # before anyone is known: one row found by what the person typed
+    REPORTER = "reporter"  # someone on an intake link: one organisation, at most one case
+
+
+class ReporterAccess(StrEnum):
+    """How a reporter context sees a table (`tenant_owned(reporter=…)`)."""
+
+    READ = "read"  # rows of the link's organisation (or bureau), read-only
+    CASE = "case"  # rows of the organisation, written by intake; one case once bound
+    COUNSELLORS = "counsellors"  # staff rows: only counsellors of the organisation
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class TableScope:
     bureau: str | None
     owner: str | None
     login: str | None = None
+    reporter: ReporterAccess | None = None
+    case: str | None = None
 
     @property
     def owner_only(self) -> bool:
@@ -68,16 +83,22 @@ def tenant_owned(
     bureau: str | None = None,
     owner: str | None = None,
     login: str | None = None,
+    reporter: ReporterAccess | None = None,
+    case: str | None = None,
 ) -> Callable[[TableT], TableT]:
     """Declare which columns scope a table. A table without this cannot be `scoped()`.
 
     `owner` alone (no bureau, no organisation): rows private to one staff member, whatever
     their role (their TOTP secret). `login`: the column a login context may look one row up
-    by (an e-mail address), read-only.
+    by (an e-mail address), read-only. `reporter`: what a reporter context may see (nothing
+    without it); `case`: the column naming the case a row belongs to (`id` on the case table),
+    which limits a reporter context bound to one case.
     """
+    if reporter is ReporterAccess.CASE and case is None:
+        raise TypeError("reporter=CASE needs the case column")
 
     def declare(table: TableT) -> TableT:
-        table._klankbord_scope = TableScope(organisation, bureau, owner, login)  # type: ignore[attr-defined]
+        table._klankbord_scope = TableScope(organisation, bureau, owner, login, reporter, case)  # type: ignore[attr-defined]
         return table
 
     return declare
@@ -100,6 +121,8 @@ class TenantContext:
     organisation_roles: tuple[tuple[UUID, Role], ...] = ()
     reason: str = ""
     login_key: str = field(default="", repr=False)
+    reporter_organisation_id: UUID | None = None
+    case_id: UUID | None = None
     _roles: dict[UUID, Role] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +168,8 @@ def _replace(ctx: TenantContext, **changes: Any) -> TenantContext:
             "organisation_roles",
             "reason",
             "login_key",
+            "reporter_organisation_id",
+            "case_id",
         )
     }
     values.update(changes)
@@ -196,6 +221,29 @@ def login_context(key: str) -> TenantContext:
     return TenantContext(principal="login", scope=Scope.LOGIN, login_key=key)
 
 
+def reporter_context(
+    *, bureau_id: UUID, organisation_id: UUID, case_id: UUID | None = None
+) -> TenantContext:
+    """A reporter on one of the organisation's intake links: reads what the intake page shows
+    and writes a new case; with `case_id` (after a mailbox sign-in) only that case's rows.
+    Not audited per request (anonymous traffic would flood the chain); the services record the
+    events that matter (a case received)."""
+    return TenantContext(
+        principal="reporter",
+        scope=Scope.REPORTER,
+        bureau_id=bureau_id,
+        reporter_organisation_id=organisation_id,
+        case_id=case_id,
+    )
+
+
+def with_case(ctx: TenantContext, case_id: UUID) -> TenantContext:
+    """The same reporter, bound to one case (after intake or a mailbox sign-in)."""
+    if ctx.scope is not Scope.REPORTER:
+        raise ValueError("only a reporter context is bound to a case")
+    return _replace(ctx, case_id=case_id)
+
+
 # --- the filter ---------------------------------------------------------------------------
 
 QueryT = TypeVar("QueryT")
@@ -217,6 +265,8 @@ def tenant_filter(table: type[Table], ctx: TenantContext) -> Where | And | Or | 
     if ctx.scope is Scope.LOGIN:
         login_column = _column(table, declared.login)
         return _nothing() if login_column is None else login_column == ctx.login_key
+    if ctx.scope is Scope.REPORTER:
+        return _reporter_filter(table, declared, ctx)
     if declared.owner_only:
         owner = _column(table, declared.owner)
         if owner is None or ctx.staff_user_id is None:
@@ -246,6 +296,32 @@ def tenant_filter(table: type[Table], ctx: TenantContext) -> Where | And | Or | 
     return combined  # type: ignore[no-any-return]
 
 
+def _reporter_filter(table: type[Table], declared: TableScope, ctx: TenantContext) -> Any:
+    organisation_id = ctx.reporter_organisation_id
+    if declared.reporter is None or organisation_id is None or ctx.bureau_id is None:
+        return _nothing()
+    if declared.reporter is ReporterAccess.COUNSELLORS:
+        # Staff rows are bureau-level: a reporter sees the organisation's counsellors only
+        # (their names on the intake page, their addresses for the new-report notice).
+        return WhereRaw(
+            "id IN (SELECT staff_user FROM membership"
+            " WHERE organisation = {} AND role = 'counsellor')",
+            organisation_id,
+        )
+    organisation_column = _column(table, declared.organisation)
+    if organisation_column is not None:
+        clause: Any = organisation_column == organisation_id
+    else:
+        bureau_column = _column(table, declared.bureau)
+        if bureau_column is None:
+            return _nothing()
+        clause = bureau_column == ctx.bureau_id
+    case_column = _column(table, declared.case)
+    if case_column is not None and ctx.case_id is not None:
+        clause = clause & (case_column == ctx.case_id)
+    return clause
+
+
 def scoped(query: QueryT, table: type[Table], ctx: TenantContext) -> QueryT:
     """`query` (select, objects, count, exists, update, delete) limited to `ctx`'s rows."""
     clause = tenant_filter(table, ctx)
@@ -262,6 +338,14 @@ def check_may_write(
         return
     if ctx.scope is Scope.LOGIN:
         raise NotFound()
+    if ctx.scope is Scope.REPORTER:
+        if (
+            bureau_id is None
+            or bureau_id != ctx.bureau_id
+            or organisation_id != ctx.reporter_organisation_id
+        ):
+            raise NotFound()
+        return
     if ctx.scope is Scope.PLATFORM:
         if organisation_id is None:
             return
@@ -339,14 +423,22 @@ async def _set_database_context(ctx: TenantContext) -> None:
     await database.fetch(
         "SELECT set_config('app.scope', {}, true), set_config('app.bureau_id', {}, true),"
         " set_config('app.bureau_admin', {}, true), set_config('app.organisation_ids', {}, true),"
-        " set_config('app.staff_user_id', {}, true), set_config('app.login_key', {}, true)",
+        " set_config('app.staff_user_id', {}, true), set_config('app.login_key', {}, true),"
+        " set_config('app.case_id', {}, true)",
         ctx.scope.value,
         str(ctx.bureau_id) if ctx.bureau_id else "",
         "on" if ctx.bureau_admin else "off",
-        ",".join(sorted(str(i) for i in ctx.organisation_ids)),
+        ",".join(sorted(str(i) for i in _database_organisations(ctx))),
         str(ctx.staff_user_id) if ctx.staff_user_id else "",
         ctx.login_key,
+        str(ctx.case_id) if ctx.case_id else "",
     )
+
+
+def _database_organisations(ctx: TenantContext) -> Iterable[UUID]:
+    if ctx.reporter_organisation_id is not None:
+        return (ctx.reporter_organisation_id,)
+    return ctx.organisation_ids
 
 
 def require_transaction(ctx: TenantContext) -> None:

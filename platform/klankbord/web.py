@@ -43,8 +43,12 @@ def create_app(
     settings = settings or Settings.from_env()
     configure_logging(settings)
     box = SecretBox(settings.server_key)
+    # Reporter pages (/r/) check their own form tokens: they may set no cookie before a
+    # mailbox sign-in, and their uploads are streamed, not read whole by a middleware.
     csrf = Csrf(
-        bytes.fromhex(box.keyed_hash("csrf", "form tokens")), secure=settings.cookies_secure
+        bytes.fromhex(box.keyed_hash("csrf", "form tokens")),
+        secure=settings.cookies_secure,
+        exclude=("/r/",),
     )
     owned = engine is None
     app_engine = engine or database.make_engine(
@@ -67,6 +71,8 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
+    from casework import intake_routes, mailbox_routes
+    from casework.reporter_pages import LinkNotLive, not_live_page
     from tenants import (
         assignment_routes,
         bureau_routes,
@@ -97,6 +103,8 @@ def create_app(
             *counsellor_routes.ROUTES,
             *dashboard_routes.ROUTES,
             *offboarding_routes.ROUTES,
+            *intake_routes.ROUTES,
+            *mailbox_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"
             ),
@@ -115,6 +123,7 @@ def create_app(
             render_plugins=[JsonRenderPlugin()],
         ),
         exception_handlers={
+            LinkNotLive: lambda request, exc: not_live_page(request, exc.link),
             DomainError: domain_error,
             HTTPException: http_error,
             Exception: unexpected_error,

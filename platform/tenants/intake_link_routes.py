@@ -1,15 +1,10 @@
-"""Pages for intake links: the staff pages under an organisation, and the reporter's page.
+"""Staff pages for intake links under an organisation (the reporter's pages are in
+`casework.intake_routes`).
 
 Staff: the bureau admin creates, enables, disables and rotates links and sets their anonymity
 mode; the organisation's counsellors and contacts read the list and print posters and cards.
 Every handler checks access to the organisation (and link) before it reads a form, so another
 tenant's ids answer exactly like ids that do not exist.
-
-Reporters (`/r/{token}`): no sign-in, no cookie (no form, so no CSRF field), no client address
-anywhere (the request log prints the route template, never the token), `Cache-Control:
-no-store` and `Referrer-Policy: no-referrer` (set for every response by `klankbord.security`),
-no third-party asset, and an "Exit this page" link on every page. A moved or disabled address
-stays neutral: it does not name the organisation.
 """
 
 from __future__ import annotations
@@ -32,9 +27,6 @@ from klankbord.templating import page
 from klankbord.tenancy import Role
 from tenants import intake_links
 from tenants.choices import AnonymityMode
-
-# Where "Exit this page" goes: a neutral site that looks like ordinary browsing. One place.
-EXIT_URL = "https://www.google.com/"
 
 NOTICES = frozenset({"created", "enabled", "disabled", "rotated", "anonymity"})
 ANONYMITY_MODES = [mode.value for mode in AnonymityMode]
@@ -271,29 +263,4 @@ async def _printable(
     return in_language(response, settings, language)
 
 
-# --- the reporter's page ------------------------------------------------------------------
-
-
-def _reporter_page(
-    request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
-) -> Template:
-    return page(request, template, status_code=status_code, exit_url=EXIT_URL, **context)
-
-
-@get("/r/{token:str}", name="reporter_intake", include_in_schema=False)
-async def reporter_intake(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
-    """The address on a poster. Unknown: 404; moved: 410 (gone from here for good: a rotated
-    address usually leaked or was replaced on purpose, so it does not redirect to the new
-    one; 410 also tells link checkers to drop it); disabled: 200 with a neutral note (it may
-    come back). Issue 5 puts the report form on the live page."""
-    link = await intake_links.reporter_link(token)
-    if link is None:
-        return _reporter_page(request, "reporter/not_found.html", status_code=404)
-    if link.status == intake_links.MOVED:
-        return _reporter_page(request, "reporter/moved.html", status_code=410)
-    if link.status == intake_links.DISABLED:
-        return _reporter_page(request, "reporter/not_in_use.html")
-    return _reporter_page(request, "reporter/intake.html", link=link)
-
-
-ROUTES: list[Any] = [IntakeLinkPages, reporter_intake]
+ROUTES: list[Any] = [IntakeLinkPages]

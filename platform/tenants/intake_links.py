@@ -12,14 +12,14 @@ the organisation read them (posters, cards). Every change writes an audit event 
 codes only: a token is the secret part of an address and never goes into the audit log.
 
 A reporter's request is not a principal: `reporter_link()` reads the one link its token names
-through a login context, and then that link's organisation the same way (read-only, not
-audited: a reporter's visit must leave no trace of who or when).
+through a login context, and then that link's organisation through a reporter context
+(read-only, not audited: a reporter's visit must leave no trace of who or when).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from klankbord.tenancy import (
     TenantContext,
     check_may_write,
     login_context,
+    reporter_context,
     require_transaction,
     scoped,
     tenant_transaction,
@@ -372,6 +373,15 @@ class ReporterLink:
     organisation_id: UUID | None = None
     organisation_name: str = ""
     languages: tuple[str, ...] = ()
+    link_id: UUID | None = None
+    bureau_id: UUID | None = None
+    token: str = field(default="", repr=False)
+
+    def context(self) -> TenantContext:
+        """The reporter context of a live link (its organisation, no case yet)."""
+        if self.organisation_id is None or self.bureau_id is None:
+            raise NotFound()
+        return reporter_context(bureau_id=self.bureau_id, organisation_id=self.organisation_id)
 
 
 async def reporter_link(token: str) -> ReporterLink | None:
@@ -383,7 +393,9 @@ async def reporter_link(token: str) -> ReporterLink | None:
         row = (
             await scoped(
                 IntakeLink.select(
+                    IntakeLink.id,
                     IntakeLink.organisation,
+                    IntakeLink.bureau,
                     IntakeLink.procedure,
                     IntakeLink.anonymity,
                     IntakeLink.active,
@@ -401,7 +413,8 @@ async def reporter_link(token: str) -> ReporterLink | None:
     if status != LIVE:
         return ReporterLink(status=status)
     organisation_id = UUID(str(row["organisation"]))
-    organisation_ctx = login_context(str(organisation_id))
+    bureau_id = UUID(str(row["bureau"]))
+    organisation_ctx = reporter_context(bureau_id=bureau_id, organisation_id=organisation_id)
     async with tenant_transaction(organisation_ctx):
         organisation = (
             await scoped(
@@ -422,4 +435,7 @@ async def reporter_link(token: str) -> ReporterLink | None:
         organisation_id=organisation_id,
         organisation_name=organisation["name"],
         languages=languages,
+        link_id=UUID(str(row["id"])),
+        bureau_id=bureau_id,
+        token=token,
     )

@@ -18,7 +18,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from klankbord.tenancy import tenant_owned
+from klankbord.tenancy import ReporterAccess, tenant_owned
 from tenants.choices import (
     AnonymityMode,
     Assignment,
@@ -61,7 +61,7 @@ class Bureau(Table, tablename="bureau"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="id", bureau="bureau", login="id")
+@tenant_owned(organisation="id", bureau="bureau", login="id", reporter=ReporterAccess.READ)
 class Organisation(Table, tablename="organisation"):
     """A client organisation: the tenant. `name` is its legal name, unique within a bureau.
 
@@ -90,7 +90,7 @@ class Organisation(Table, tablename="organisation"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(bureau="bureau", owner="id", login="email")
+@tenant_owned(bureau="bureau", owner="id", login="email", reporter=ReporterAccess.COUNSELLORS)
 class StaffUser(Table, tablename="staff_user"):
     """A bureau's staff member, or (bureau empty) a platform operator.
 
@@ -112,7 +112,9 @@ class StaffUser(Table, tablename="staff_user"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau", owner="staff_user")
+@tenant_owned(
+    organisation="organisation", bureau="bureau", owner="staff_user", reporter=ReporterAccess.READ
+)
 class Membership(Table, tablename="membership"):
     """A staff member's role in one organisation (bureau admin is a bureau-level flag)."""
 
@@ -125,7 +127,9 @@ class Membership(Table, tablename="membership"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau", login="token")
+@tenant_owned(
+    organisation="organisation", bureau="bureau", login="token", reporter=ReporterAccess.READ
+)
 class IntakeLink(Table, tablename="intake_link"):
     """An organisation's public address for one procedure. `active`: enabled by the bureau
     admin; `retired_at`: replaced by a rotation (the old address then says the link has
@@ -155,7 +159,7 @@ class ExternalAuthority(Table, tablename="external_authority"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(bureau="bureau")
+@tenant_owned(bureau="bureau", reporter=ReporterAccess.READ)
 class ProcedureTemplate(Table, tablename="procedure_template"):
     """The bureau's library: a procedure text (markdown) per procedure and language."""
 
@@ -167,7 +171,7 @@ class ProcedureTemplate(Table, tablename="procedure_template"):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau")
+@tenant_owned(organisation="organisation", bureau="bureau", reporter=ReporterAccess.READ)
 class ProcedureText(Table, tablename="procedure_text"):
     """An organisation's own version of a procedure text, overriding the bureau's template."""
 
@@ -193,7 +197,7 @@ class CounsellorCredential(Table, tablename="counsellor_credential"):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau")
+@tenant_owned(organisation="organisation", bureau="bureau", reporter=ReporterAccess.READ)
 class OrganisationKey(Table, tablename="organisation_key"):
     """The organisation's data key, wrapped by the key-encryption key of a `KeyProvider`.
     Deleting this row at offboarding makes every copy of the organisation's sealed content,

@@ -23,7 +23,7 @@ import pyotp
 import pytest
 
 from klankbord.demo import DEMO_BUREAU
-from tenants.intake_link_routes import EXIT_URL
+from casework.reporter_pages import EXIT_URL
 from tests.e2e.support import REPO, Server, Tab, tr
 
 pytestmark = pytest.mark.browser

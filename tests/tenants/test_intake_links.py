@@ -18,7 +18,7 @@ from klankbord.tables import AuditEvent
 from klankbord.tenancy import system_context, tenant_transaction
 from tenants import intake_links, services
 from tenants.choices import MembershipRole, Procedure
-from tenants.intake_link_routes import EXIT_URL
+from casework.reporter_pages import EXIT_URL
 from tenants.tables import IntakeLink, Membership, Organisation
 from tests.support.forms import submit
 from tests.support.world import World

@@ -1,0 +1,42 @@
+"""The fixed vocabularies of casework (stored as their string values)."""
+
+from enum import StrEnum
+
+
+class CaseStatus(StrEnum):
+    RECEIVED = "received"  # in, not yet acknowledged to the reporter
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+class Channel(StrEnum):
+    ONLINE = "online"  # through an intake link
+    PHONE = "phone"
+    WALK_IN = "walk_in"
+
+
+class Anonymity(StrEnum):
+    """What the reporter chose (or the link imposed) for this case."""
+
+    ANONYMOUS = "anonymous"  # no identity stored
+    CONFIDENTIAL = "confidential"  # identity known to the counsellor only
+
+
+class MeetingRequest(StrEnum):
+    NONE = ""
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    VIDEO = "video"
+
+
+class Author(StrEnum):
+    REPORTER = "reporter"
+    COUNSELLOR = "counsellor"
+
+
+class QuestionKind(StrEnum):
+    TEXT = "text"  # one line
+    LONG_TEXT = "long_text"
+    CHOICE = "choice"
+    DATE = "date"
+    YES_NO = "yes_no"
