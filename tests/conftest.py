@@ -137,8 +137,8 @@ async def engine(test_database: Database) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
-async def world(engine: Any) -> World:
-    return await build_world()
+async def world(engine: Any, test_database: Database) -> World:
+    return await build_world(test_database.settings)
 
 
 @pytest.fixture

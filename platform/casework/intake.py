@@ -99,7 +99,7 @@ async def counsellors(ctx: TenantContext) -> list[dict[str, Any]]:
             ctx,
         )
         .where(Membership.role == MembershipRole.COUNSELLOR)
-        .where(Membership.staff_user.active.eq(True))
+        .where(Membership.staff_user.active == True)  # noqa: E712
         .order_by(Membership.assignment)
         .order_by(Membership.staff_user.display_name)
     )
@@ -109,8 +109,7 @@ async def counsellors(ctx: TenantContext) -> list[dict[str, Any]]:
 
 
 def _organisation(link: ReporterLink) -> UUID:
-    assert link.organisation_id is not None
-    return link.organisation_id
+    return link.organisation
 
 
 # --- the submission -------------------------------------------------------------------------

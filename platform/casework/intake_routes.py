@@ -51,7 +51,7 @@ async def _questions(
     async with tenant_transaction(ctx):
         return await questions.questions_for(
             ctx,
-            organisation_id=ctx.reporter_organisation_id,
+            organisation_id=link.organisation,
             procedure=link.procedure,
             language=language,
             gettext=_gettext(request, language),

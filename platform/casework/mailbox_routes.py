@@ -17,6 +17,7 @@ from litestar import Request, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
+from litestar.response.base import ASGIResponse
 
 from casework import attachments, mailbox
 from casework.form_tokens import check_mailbox_token, mailbox_token
@@ -37,6 +38,14 @@ from tenants.intake_links import ReporterLink
 
 COOKIE = "klankbord_mailbox"
 NOTICES = frozenset({"sent", "alert_on", "alert_off"})
+
+
+class FileStream(Stream):
+    """A stream with its own media type (Litestar's `Stream` lets the handler's win)."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = None
+        return super().to_asgi_response(*args, **kwargs)
 
 
 def _path(token: str) -> str:
@@ -243,15 +252,20 @@ async def download(
         attachment_id=attachment_id,
         original=original,
     )
-    media_type = item.media_type + ("; charset=utf-8" if item.media_type == "text/plain" else "")
-    return Stream(
+    # Litestar adds "; charset=utf-8" to text/* types itself: text files are stored as UTF-8.
+    return FileStream(
         item.chunks,
-        media_type=media_type,
-        headers={
-            "content-disposition": f"attachment; filename*=UTF-8''{quote(item.name, safe='')}",
-            "content-length": str(item.size),
-        },
+        media_type=item.media_type.split(";")[0],
+        headers=download_headers(item),
     )
+
+
+def download_headers(item: attachments.Download) -> dict[str, str]:
+    """Always a download, never shown in our origin; the name as RFC 5987 `filename*`."""
+    headers = {"content-disposition": f"attachment; filename*=UTF-8''{quote(item.name, safe='')}"}
+    if item.size is not None:
+        headers["content-length"] = str(item.size)
+    return headers
 
 
 ROUTES: list[Any] = [mailbox_page, sign_in, send_message, set_alert, sign_out, download]

@@ -260,6 +260,8 @@ def _choices(
     for language in languages[1:]:
         if len(lines[language]) != count:
             errors[f"choices_{language}"] = "count_mismatch"
+    if any(name.startswith("choices_") for name in errors):
+        return []
     return [
         {
             "value": str(number + 1),

@@ -40,7 +40,7 @@ from klankbord.auth import STAFF_ROLES, current_context, requires
 from klankbord.errors import Invalid, PermissionDenied
 from klankbord.forms import form_text, see_other
 from klankbord.templating import page, request_language
-from klankbord.tenancy import TenantContext, tenant_transaction
+from klankbord.tenancy import Role, TenantContext, tenant_transaction
 from tenants import access
 from tenants.default_texts import LANGUAGES
 
@@ -182,6 +182,10 @@ async def _list_page(
     )
 
 
+# Changes are the bureau admin's: other staff are refused by the guard, before any id is read.
+ADMIN = [requires(Role.BUREAU_ADMIN)]
+
+
 class QuestionPages(Controller):
     path = "/organisations/{organisation_id:uuid}/questions"
     guards = [requires(*STAFF_ROLES)]
@@ -212,7 +216,7 @@ class QuestionPages(Controller):
         await _check_access(current_context(request), organisation_id)
         return await _list_page(request, organisation_id, procedure, notice=done)
 
-    @post("/{procedure:str}/customise", name="organisation_questions_customise")
+    @post("/{procedure:str}/customise", name="organisation_questions_customise", guards=ADMIN)
     async def customise(
         self,
         request: Request[Any, Any, Any],
@@ -234,7 +238,7 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=customised")
 
-    @post("/{procedure:str}/add", name="organisation_questions_add")
+    @post("/{procedure:str}/add", name="organisation_questions_add", guards=ADMIN)
     async def add(
         self,
         request: Request[Any, Any, Any],
@@ -258,7 +262,7 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=added")
 
-    @post("/{procedure:str}/{question_id:uuid}/delete", name="organisation_questions_delete")
+    @post("/{procedure:str}/{question_id:uuid}/delete", name="organisation_questions_delete", guards=ADMIN)
     async def delete(
         self,
         request: Request[Any, Any, Any],
@@ -278,7 +282,7 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=deleted")
 
-    @post("/{procedure:str}/{question_id:uuid}/move", name="organisation_questions_move")
+    @post("/{procedure:str}/{question_id:uuid}/move", name="organisation_questions_move", guards=ADMIN)
     async def move(
         self,
         request: Request[Any, Any, Any],
@@ -303,7 +307,7 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=moved#question-{question_id}")
 
-    @post("/{procedure:str}/reset", name="organisation_questions_reset")
+    @post("/{procedure:str}/reset", name="organisation_questions_reset", guards=ADMIN)
     async def reset(
         self,
         request: Request[Any, Any, Any],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -69,7 +69,7 @@ def language_href(path: str, code: str) -> str:
     language choice, which remembers it in a cookie and comes back."""
     if is_reporter_path(path):
         return f"{path}?lang={code}"
-    return f"/language?lang={code}&next={quote(path, safe='')}"
+    return f"/language?lang={code}&next={quote(path)}"
 
 
 class Page(Template):

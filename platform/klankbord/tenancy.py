@@ -266,7 +266,7 @@ def tenant_filter(table: type[Table], ctx: TenantContext) -> Where | And | Or | 
         login_column = _column(table, declared.login)
         return _nothing() if login_column is None else login_column == ctx.login_key
     if ctx.scope is Scope.REPORTER:
-        return _reporter_filter(table, declared, ctx)
+        return _reporter_filter(table, declared, ctx)  # type: ignore[no-any-return]
     if declared.owner_only:
         owner = _column(table, declared.owner)
         if owner is None or ctx.staff_user_id is None:

@@ -71,7 +71,7 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
-    from casework import intake_routes, mailbox_routes
+    from casework import case_routes, intake_routes, mailbox_routes, question_routes
     from casework.reporter_pages import LinkNotLive, not_live_page
     from tenants import (
         assignment_routes,
@@ -105,6 +105,8 @@ def create_app(
             *offboarding_routes.ROUTES,
             *intake_routes.ROUTES,
             *mailbox_routes.ROUTES,
+            *case_routes.ROUTES,
+            *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"
             ),

@@ -377,6 +377,13 @@ class ReporterLink:
     bureau_id: UUID | None = None
     token: str = field(default="", repr=False)
 
+    @property
+    def organisation(self) -> UUID:
+        """The organisation of a live link."""
+        if self.organisation_id is None:
+            raise NotFound()
+        return self.organisation_id
+
     def context(self) -> TenantContext:
         """The reporter context of a live link (its organisation, no case yet)."""
         if self.organisation_id is None or self.bureau_id is None:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from klankbord.demo import DEMO_BUREAU
 from casework.reporter_pages import EXIT_URL
+from klankbord.demo import DEMO_BUREAU
 from tests.e2e.support import REPO, Server, Tab, tr
 
 pytestmark = pytest.mark.browser

@@ -33,7 +33,7 @@ from klankbord.errors import DomainError
 from klankbord.security import CSRF_COOKIE, CSRF_HEADER
 from klankbord.settings import Settings
 from klankbord.web import create_app
-from tests.support.world import ROLES, World
+from tests.support.world import QUESTIONS_PROCEDURE, ROLES, World
 
 # --- what the matrix knows ----------------------------------------------------------------
 
@@ -46,7 +46,14 @@ PARAMETER_IDS: dict[str, Callable[[World, str], UUID | str]] = {
     "link_id": lambda world, organisation: world.intake_link_ids[organisation],
     # A counsellor of that organisation (staff of its bureau).
     "staff_user_id": lambda world, organisation: world.users[f"counsellor_{organisation}"],
+    "case_id": lambda world, organisation: world.case_ids[organisation],
+    "attachment_id": lambda world, organisation: world.attachment_ids[organisation],
+    "question_id": lambda world, organisation: world.question_ids[organisation],
 }
+
+# Path parameters that are no tenant's ids but a fixed vocabulary: always this value, never
+# varied (the organisation's own questions in the world are for this procedure).
+FIXED_PARAMETERS: dict[str, str] = {"procedure": QUESTIONS_PROCEDURE.value}
 
 # Each role's own organisation (the positive control), the organisations that are foreign to
 # it (the matrix) and the organisations it may see at all (no other organisation's data may
@@ -112,6 +119,7 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/organisations/new": _bureau_names,  # the form names the admin's own bureau
     "/platform/bureaus/new": _bureau_names,  # the form lists the bureaus (operator only)
     "/bureau/dashboard": _organisation_names,  # every organisation of the bureau
+    "/cases": _organisation_names,  # a counsellor's cases name their organisation
     "/bureau/dashboard.csv": _organisation_names,
     "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
     "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name
@@ -164,7 +172,8 @@ def _is_public(path: str) -> bool:
 
 
 def _parameters(path: str) -> list[str]:
-    return PARAMETER.findall(path)
+    """The id parameters of a route (fixed ones are filled in by `_url`)."""
+    return [name for name in PARAMETER.findall(path) if name not in FIXED_PARAMETERS]
 
 
 def _handlers(app: Litestar) -> dict[tuple[str, str], HTTPRouteHandler]:
@@ -240,7 +249,8 @@ def _signed_out_cases() -> Iterator[Any]:
 
 
 def _url(path: str, values: dict[str, str]) -> str:
-    return PARAMETER.sub(lambda match: values[match.group(1)], path)
+    filled = {**FIXED_PARAMETERS, **values}
+    return PARAMETER.sub(lambda match: filled[match.group(1)], path)
 
 
 def _ids_of(world: World, path: str, organisation: str) -> dict[str, str]:
@@ -254,6 +264,8 @@ def _markers(world: World, organisation: str) -> list[str]:
         world.intake_links[organisation],
         f"Counsellor {organisation}",  # display names, as tests/support/world.py makes them
         f"Contact {organisation}",
+        f"Report of organisation {organisation}",  # the world's case and its file
+        f"Notes of organisation {organisation}",
     ]
 
 
@@ -474,8 +486,19 @@ async def test_route_matrix_markers_shown_on_own_organisation_page(app, world, s
     client = await sign_in("admin_A")
     response = await client.get(f"/organisations/{world.organisations['A1']}")
     assert response.status_code == 200
-    missing = [marker for marker in _markers(world, "A1") if marker not in response.text]
+    case_markers = [marker for marker in _markers(world, "A1") if "of organisation" in marker]
+    missing = [
+        marker
+        for marker in _markers(world, "A1")
+        if marker not in response.text and marker not in case_markers
+    ]
     assert not missing, f"markers never rendered (world or template changed?): {missing}"
+    counsellor = await sign_in("counsellor_A1")
+    case_page = await counsellor.get(f"/cases/{world.case_ids['A1']}")
+    file_page = await counsellor.get(
+        f"/cases/{world.case_ids['A1']}/files/{world.attachment_ids['A1']}"
+    )
+    assert case_markers[0] in case_page.text and case_markers[1] in file_page.text
     bureaus = await (await sign_in("operator")).get("/platform/bureaus")
     assert all(f"Bureau {key}" in bureaus.text for key in world.bureaus)
 

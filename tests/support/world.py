@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from casework import attachments, intake, question_admin
+from casework.choices import Anonymity
+from casework.tables import Attachment, IntakeQuestion
+from klankbord import i18n, keys
+from klankbord.secretbox import SecretBox
+from klankbord.settings import LANGUAGES, Settings
+from klankbord.storage import blob_store
 from klankbord.tenancy import (
     Role,
     TenantContext,
@@ -13,7 +21,7 @@ from klankbord.tenancy import (
     system_context,
     tenant_transaction,
 )
-from tenants import services
+from tenants import intake_links, services
 from tenants.choices import MembershipRole, Procedure
 from tenants.tables import IntakeLink
 
@@ -30,6 +38,9 @@ class World:
     users: dict[str, UUID] = field(default_factory=dict)
     intake_links: dict[str, str] = field(default_factory=dict)  # organisation key -> token
     intake_link_ids: dict[str, UUID] = field(default_factory=dict)  # organisation key -> id
+    case_ids: dict[str, UUID] = field(default_factory=dict)  # organisation key -> a case
+    attachment_ids: dict[str, UUID] = field(default_factory=dict)  # a file of that case
+    question_ids: dict[str, UUID] = field(default_factory=dict)  # an own intake question
 
     def bureau_of(self, organisation: str) -> UUID:
         return self.bureaus[organisation[0]]
@@ -54,7 +65,7 @@ class World:
 ROLES = ("admin_A", "counsellor_A1", "contact_A1", "operator")
 
 
-async def build_world() -> World:
+async def build_world(settings: Settings | None = None) -> World:
     world = World()
     ctx = system_context("test-world")
     async with tenant_transaction(ctx):
@@ -104,7 +115,85 @@ async def build_world() -> World:
                 ctx, organisation_id=organisation_id, procedure=Procedure.INTEGRITY
             )
             world.intake_link_ids[key] = await _link_id(world.intake_links[key])
+    if settings is not None:
+        for key in ORGANISATIONS:
+            world.case_ids[key], world.attachment_ids[key] = await _case(settings, world, key)
+            world.question_ids[key] = await _question(settings, world, key)
     return world
+
+
+QUESTIONS_PROCEDURE = Procedure.REHABILITATION  # own questions; the intake links use defaults
+
+
+async def _question(settings: Settings, world: World, key: str) -> UUID:
+    """The organisation's own questions for one procedure (a copy of the built-in ones)."""
+    catalogs = {
+        language: i18n.gettext_callables(
+            i18n.translations(settings.frontend_dir / "locales", language), autoescape=False
+        )["gettext"]
+        for language in LANGUAGES
+    }
+    await question_admin.customise(
+        world.ctx(f"admin_{key[0]}"),
+        organisation_id=world.organisations[key],
+        procedure=QUESTIONS_PROCEDURE.value,
+        catalogs=catalogs,
+    )
+    async with tenant_transaction(system_context("test-world")):
+        row = (
+            await IntakeQuestion.select(IntakeQuestion.id)
+            .where(IntakeQuestion.organisation == world.organisations[key])
+            .order_by(IntakeQuestion.position)
+            .first()
+        )
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def _case(settings: Settings, world: World, key: str) -> tuple[UUID, UUID]:
+    """A report through the organisation's intake link, with one text file (as a reporter
+    sends it, minus HTTP)."""
+    link = await intake_links.reporter_link(world.intake_links[key])
+    assert link is not None and link.organisation_id is not None
+    ctx = link.context()
+    async with tenant_transaction(ctx):
+        data_key = await keys.data_key(ctx, organisation_id=link.organisation_id)
+    stager = attachments.Stager(
+        blob_store(settings),
+        data_key=data_key,
+        organisation_id=link.organisation_id,
+        max_file_bytes=1024 * 1024,
+        max_total_bytes=1024 * 1024,
+    )
+    sink = stager.open_file("files", f"notes {key}.txt", "text/plain")
+    await sink.write(f"Notes of organisation {key}\n".encode())
+    await sink.close()
+    ready = await attachments.finish(stager, keep_originals=False)
+    receipt = await intake.submit(
+        settings,
+        SecretBox(settings.server_key),
+        intake.Submission(
+            link=link,
+            submission=secrets.token_hex(16),
+            language="en",
+            anonymity=Anonymity.ANONYMOUS,
+            asked=[
+                {
+                    "key": "default:wrongdoing",
+                    "label": "What is the suspected wrongdoing?",
+                    "kind": "long_text",
+                    "answer": f"Report of organisation {key}",
+                }
+            ],
+            files=ready,
+        ),
+    )
+    async with tenant_transaction(system_context("test-world")):
+        row = (
+            await Attachment.select(Attachment.id).where(Attachment.case == receipt.case_id).first()
+        )
+    assert row is not None
+    return receipt.case_id, UUID(str(row["id"]))
 
 
 async def _link_id(token: str) -> UUID:

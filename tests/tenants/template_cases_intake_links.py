@@ -213,35 +213,6 @@ CASES: list[Case] = [
             "en": ["Report confidentially"],
         },
     ),
-    Case(
-        id="reporter-intake",
-        template="reporter/intake.html",
-        context={
-            "exit_url": EXIT,
-            # As a namespace: the literal-text check reads data strings out of namespaces.
-            "link": SimpleNamespace(
-                **asdict(
-                    ReporterLink(
-                        status="live",
-                        procedure="unwanted_behaviour",
-                        anonymity="anonymous",
-                        organisation_id=ORGANISATION_ID,
-                        organisation_name=ORGANISATION["name"],
-                        languages=("nl", "fr"),
-                    )
-                )
-            ),
-        },
-        path=f"/r/{TOKEN}",
-        titles=INTAKE_TITLES,
-        texts={
-            "all": [f'href="{EXIT}" rel="noreferrer"', "Zorggroep De Linde &amp; Partners"],
-            "nl": ["Verlaat deze pagina", "Je meldt anoniem", "niet door je werkgever"],
-            "en": ["Exit this page", "The online report form will be on this page."],
-            "fr": ["Quitter cette page"],
-        },
-        absent=["_csrf_token", "<form"],
-    ),
     *[
         Case(
             id=f"reporter-{name}",

@@ -13,12 +13,12 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from casework.reporter_pages import EXIT_URL
 from klankbord.errors import Conflict, Invalid, NotFound, PermissionDenied
 from klankbord.tables import AuditEvent
 from klankbord.tenancy import system_context, tenant_transaction
 from tenants import intake_links, services
 from tenants.choices import MembershipRole, Procedure
-from casework.reporter_pages import EXIT_URL
 from tenants.tables import IntakeLink, Membership, Organisation
 from tests.support.forms import submit
 from tests.support.world import World

@@ -1,0 +1,323 @@
+"""Template rendering cases for the reporter's pages and the counsellor's case pages
+(collected by tests/klankbord/test_templates.py). Data travels in namespaces, so that the
+literal-text check can tell data from template text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from uuid import UUID
+
+from markupsafe import Markup
+
+from casework.choices import Anonymity
+from klankbord.tenancy import Role, staff_context
+from tests.support.template_case import Case
+
+EXIT = "https://www.google.com/"
+TOKEN = "k3Jx9Qw7LmN2pR5tV8yBa1c2d3e4f5g6"
+PATH = f"/r/{TOKEN}"
+ORGANISATION_ID = UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0002")
+RECEIVED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+CODE = "ABCD-EFGH-JKMN-PQRS-TVWX"
+FORM_TOKEN = "f" * 32 + ".1764000000." + "0" * 64
+COUNSELLOR = staff_context(
+    staff_user_id=UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0007"),
+    bureau_id=UUID("0b8f6b1e-5d0c-4c52-9a51-0d7f1f7a0001"),
+    organisation_roles=[(ORGANISATION_ID, Role.COUNSELLOR)],
+)
+
+LINK = SimpleNamespace(
+    status="live",
+    procedure="integrity",
+    anonymity="reporter_chooses",
+    organisation_id=ORGANISATION_ID,
+    organisation_name="Zorggroep De Linde & Partners",
+    token=TOKEN,
+)
+VIEW = SimpleNamespace(
+    counsellors=[
+        SimpleNamespace(id=UUID(int=7), name="Sanne de Vries"),
+        SimpleNamespace(id=UUID(int=8), name="Karim Benali"),
+    ],
+    procedure_text=Markup("Procedure text of the organisation."),
+    anonymity_choices=(Anonymity.ANONYMOUS, Anonymity.CONFIDENTIAL),
+)
+FILE = SimpleNamespace(
+    id=UUID(int=41), name="invoices-march.pdf", size=48_213, stripped=True, has_original=True
+)
+DEADLINES = SimpleNamespace(
+    acknowledgement_due=RECEIVED + timedelta(days=7),
+    acknowledged_at=None,
+    feedback_due=RECEIVED + timedelta(days=99),
+)
+MAILBOX = SimpleNamespace(
+    status="received",
+    received_at=RECEIVED,
+    deadlines=DEADLINES,
+    report_files=[FILE],
+    messages=[
+        SimpleNamespace(
+            id=UUID(int=51),
+            author="counsellor",
+            body="Thank you for your report. Since when does this happen?",
+            created_at=RECEIVED + timedelta(days=1),
+            files=[],
+        ),
+        SimpleNamespace(
+            id=UUID(int=52),
+            author="reporter",
+            body="Since March.",
+            created_at=RECEIVED + timedelta(days=2),
+            files=[FILE],
+        ),
+    ],
+    alert_on=True,
+)
+FORM = {
+    "link": LINK,
+    "view": VIEW,
+    "questions": [],
+    "answers": {},
+    "values": {},
+    "errors": {},
+    "form_token": FORM_TOKEN,
+    "newly_shown": False,
+    "meetings": ["in_person", "phone", "video"],
+    "attachment_max_mb": 25,
+    "report_max_mb": 100,
+}
+REPORTER = {"exit_url": EXIT, "link": LINK}
+NO_STAFF_FORM = ["_csrf_token", 'href="/sign-in"']
+
+CASES: list[Case] = [
+    Case(
+        id="reporter-intake",
+        template="reporter/intake.html",
+        context={**REPORTER, "view": VIEW},
+        path=PATH,
+        titles={"nl": "Een melding doen", "en": "Make a report", "fr": "Faire un signalement"},
+        texts={
+            "all": [f'href="{EXIT}" rel="noreferrer"', "Sanne de Vries", f"{PATH}/report?lang="],
+            "en": ["Start your report", "Open your mailbox with your receipt code"],
+        },
+        absent=[*NO_STAFF_FORM, "<form"],
+    ),
+    Case(
+        id="reporter-report-form",
+        template="reporter/report_form.html",
+        context={**REPORTER, **FORM},
+        path=f"{PATH}/report",
+        titles={"nl": None, "en": "Your report", "fr": None},
+        texts={
+            "all": [
+                'enctype="multipart/form-data"',
+                f'value="{FORM_TOKEN}"',
+                'name="anonymity" value="confidential"',
+                "Karim Benali",
+            ],
+            "en": ["Send report", "HEIC"],
+        },
+        absent=NO_STAFF_FORM,
+    ),
+    Case(
+        id="reporter-report-form-errors",
+        template="reporter/report_form.html",
+        context={
+            **REPORTER,
+            **FORM,
+            "values": {"anonymity": "confidential", "alert": "yes", "alert_address": "me"},
+            "errors": {
+                "name": "name_required",
+                "alert_address": "alert_address_invalid",
+                "files": "attachment_too_large",
+                "form": "form_expired",
+            },
+        },
+        path=f"{PATH}/report",
+        status_code=422,
+        titles={"nl": None, "en": "Error: Your report", "fr": None},
+        texts={
+            "all": ['href="#name"', 'id="name-error"', 'aria-invalid="true"', 'value="me"'],
+            "en": ["There is a problem", "Enter your name", "your text has been kept"],
+        },
+        absent=NO_STAFF_FORM,
+    ),
+    Case(
+        id="reporter-receipt",
+        template="reporter/receipt.html",
+        context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": ""},
+        path=f"{PATH}/report",
+        titles={"nl": None, "en": "Your report has been sent", "fr": None},
+        texts={"all": [CODE, 'name="saved" value="yes"'], "en": ["I have saved my code"]},
+        absent=NO_STAFF_FORM,
+    ),
+    Case(
+        id="reporter-receipt-error",
+        template="reporter/receipt.html",
+        context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": "saved_required"},
+        path=f"{PATH}/receipt",
+        status_code=422,
+        titles={"nl": None, "en": "Error: Your report has been sent", "fr": None},
+        texts={"all": [CODE, 'aria-invalid="true"'], "en": ["Tick the box"]},
+    ),
+    Case(
+        id="reporter-receipt-shown-before",
+        template="reporter/receipt.html",
+        context={**REPORTER, "code": None, "form_token": FORM_TOKEN, "error": ""},
+        path=f"{PATH}/report",
+        titles={"nl": None, "en": "Your report has been sent", "fr": None},
+        texts={"en": ["shown only once"]},
+        absent=[CODE, "<form"],
+    ),
+    Case(
+        id="reporter-receipt-print",
+        template="reporter/receipt_print.html",
+        context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": ""},
+        path=f"{PATH}/receipt/print",
+        titles={"nl": None, "en": "Your receipt code", "fr": None},
+        texts={"all": [CODE]},
+    ),
+    Case(
+        id="reporter-received",
+        template="reporter/received.html",
+        context=REPORTER,
+        path=f"{PATH}/receipt",
+        titles={"nl": None, "en": "Thank you for your report", "fr": None},
+        texts={"all": [f"{PATH}/mailbox?lang="]},
+    ),
+    Case(
+        id="reporter-mailbox-sign-in",
+        template="reporter/mailbox_sign_in.html",
+        context={**REPORTER, "error": "", "retry_minutes": 0},
+        path=f"{PATH}/mailbox",
+        titles={"nl": None, "en": "Open your mailbox", "fr": None},
+        texts={"all": ['name="code"', 'autocomplete="off"'], "en": ["Lost your code?"]},
+        absent=NO_STAFF_FORM,
+    ),
+    Case(
+        id="reporter-mailbox-sign-in-wrong",
+        template="reporter/mailbox_sign_in.html",
+        context={**REPORTER, "error": "wrong_code", "retry_minutes": 0},
+        path=f"{PATH}/mailbox",
+        status_code=422,
+        titles={"nl": None, "en": "Error: Open your mailbox", "fr": None},
+        texts={"en": ["This code does not open a mailbox."]},
+    ),
+    Case(
+        id="reporter-mailbox-sign-in-too-many",
+        template="reporter/mailbox_sign_in.html",
+        context={**REPORTER, "error": "too_many", "retry_minutes": 12},
+        path=f"{PATH}/mailbox",
+        status_code=429,
+        titles={"nl": None, "en": "Error: Open your mailbox", "fr": None},
+        texts={"en": ["Try again in 12 minutes."]},
+    ),
+    Case(
+        id="reporter-mailbox",
+        template="reporter/mailbox.html",
+        context={
+            **REPORTER,
+            "view": MAILBOX,
+            "form_token": "a" * 64,
+            "values": {},
+            "errors": {},
+            "notice": "sent",
+            "attachment_max_mb": 25,
+        },
+        path=f"{PATH}/mailbox",
+        titles={"nl": None, "en": "Your mailbox", "fr": None},
+        texts={
+            "all": ["Since March.", "invoices-march.pdf", f"{PATH}/mailbox/files/", "a" * 64],
+            "en": ["Your message has been sent.", "Questions for you", "Close your mailbox"],
+        },
+        absent=NO_STAFF_FORM,
+    ),
+    Case(
+        id="reporter-mailbox-errors",
+        template="reporter/mailbox.html",
+        context={
+            **REPORTER,
+            "view": MAILBOX,
+            "form_token": "a" * 64,
+            "values": {"body": "half a message"},
+            "errors": {"body": "message_empty"},
+            "notice": "",
+            "attachment_max_mb": 25,
+        },
+        path=f"{PATH}/mailbox",
+        status_code=422,
+        titles={"nl": None, "en": "Error: Your mailbox", "fr": None},
+        texts={"all": ["half a message", 'id="body-error"']},
+    ),
+    Case(
+        id="reporter-mailbox-signed-out",
+        template="reporter/mailbox_signed_out.html",
+        context=REPORTER,
+        path=f"{PATH}/mailbox/sign-out",
+        titles={"nl": None, "en": "Your mailbox is closed", "fr": None},
+        texts={"all": [f"{PATH}/mailbox?lang="]},
+    ),
+    Case(
+        id="cases-list",
+        template="cases/list.html",
+        context={
+            "cases": [
+                SimpleNamespace(
+                    id=UUID(int=61),
+                    organisation_name="Zorggroep De Linde & Partners",
+                    procedure="integrity",
+                    status="received",
+                    received_at=RECEIVED,
+                    acknowledgement_due=RECEIVED + timedelta(days=7),
+                )
+            ],
+            "page_number": 1,
+        },
+        path="/cases",
+        principal=COUNSELLOR,
+        titles={"nl": None, "en": "Cases", "fr": None},
+        texts={"all": ["/cases/00000000-0000-0000-0000-00000000003d", "De Linde &amp; Partners"]},
+    ),
+    Case(
+        id="cases-list-empty",
+        template="cases/list.html",
+        context={"cases": [], "page_number": 1},
+        path="/cases",
+        principal=COUNSELLOR,
+        titles={"nl": None, "en": "Cases", "fr": None},
+        texts={"en": ["No cases yet."]},
+    ),
+    Case(
+        id="case",
+        template="cases/case.html",
+        context={
+            "case": SimpleNamespace(
+                id=UUID(int=61),
+                organisation_id=ORGANISATION_ID,
+                procedure="integrity",
+                status="received",
+                anonymity="anonymous",
+                meeting="phone",
+                received_at=RECEIVED,
+                deadlines=DEADLINES,
+                answers=[
+                    {"key": "default:wrongdoing", "label": "What is it?", "answer": "Fraud."}
+                ],
+                has_identity=False,
+                report_files=[FILE],
+                thread=MAILBOX.messages,
+            ),
+            "values": {},
+            "errors": {},
+            "notice": "sent",
+        },
+        path="/cases/00000000-0000-0000-0000-00000000003d",
+        principal=COUNSELLOR,
+        titles={"nl": None, "en": "Case", "fr": None},
+        texts={
+            "all": ["Fraud.", "Since March.", "_csrf_token", "invoices-march.pdf"],
+            "en": ["Send to the reporter", "Your message is in the reporter"],
+        },
+    ),
+]
