@@ -88,6 +88,13 @@ async def sign_in(box: SecretBox, link: ReporterLink, typed: str) -> str:
     case_ctx = with_case(ctx, UUID(str(row["id"])))
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
+    async with tenant_transaction(ctx):
+        # Sessions that ran out are removed here, a sign-in at a time, within the organisation
+        # (a job would need a system context, and an audit event, on every run).
+        await scoped(ReporterSession.delete(), ReporterSession, ctx).where(
+            (ReporterSession.expires_at <= now)
+            | (ReporterSession.last_seen_at <= now - SESSION_IDLE)
+        )
     async with tenant_transaction(case_ctx):
         check_may_write(case_ctx, bureau_id=link.bureau_id, organisation_id=link.organisation_id)
         await ReporterSession.insert(

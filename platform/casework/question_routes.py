@@ -262,7 +262,11 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=added")
 
-    @post("/{procedure:str}/{question_id:uuid}/delete", name="organisation_questions_delete", guards=ADMIN)
+    @post(
+        "/{procedure:str}/{question_id:uuid}/delete",
+        name="organisation_questions_delete",
+        guards=ADMIN,
+    )
     async def delete(
         self,
         request: Request[Any, Any, Any],
@@ -282,7 +286,9 @@ class QuestionPages(Controller):
             )
         return see_other(f"{_base(organisation_id, procedure)}?done=deleted")
 
-    @post("/{procedure:str}/{question_id:uuid}/move", name="organisation_questions_move", guards=ADMIN)
+    @post(
+        "/{procedure:str}/{question_id:uuid}/move", name="organisation_questions_move", guards=ADMIN
+    )
     async def move(
         self,
         request: Request[Any, Any, Any],

@@ -301,9 +301,7 @@ CASES: list[Case] = [
                 meeting="phone",
                 received_at=RECEIVED,
                 deadlines=DEADLINES,
-                answers=[
-                    {"key": "default:wrongdoing", "label": "What is it?", "answer": "Fraud."}
-                ],
+                answers=[{"key": "default:wrongdoing", "label": "What is it?", "answer": "Fraud."}],
                 has_identity=False,
                 report_files=[FILE],
                 thread=MAILBOX.messages,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -213,3 +215,27 @@ async def test_mailbox_sign_out_ends_session(world, client):
         assert await ReporterSession.count() == 0  # the world opens no mailbox
     again = await client.get(f"/r/{token}/mailbox?lang=en")
     assert "Receipt code" in again.text
+
+
+async def test_mailbox_file_of_another_case_not_found(world, client):
+    token = world.intake_links["A1"]
+    await open_mailbox(client, token, await report(client, token))
+    other = await client.get(f"/r/{token}/mailbox/files/{world.attachment_ids['A1']}")
+    missing = await client.get(f"/r/{token}/mailbox/files/{uuid4()}")
+    assert other.status_code == missing.status_code == 404
+    assert "Notes of organisation A1" not in other.text
+
+
+async def test_mailbox_sign_in_removes_run_out_sessions(world, client):
+    token = world.intake_links["A1"]
+    code = await report(client, token)
+    await open_mailbox(client, token, code)
+    async with tenant_transaction(system_context("test")):
+        await ReporterSession.update(
+            {ReporterSession.last_seen_at: datetime.now(UTC) - timedelta(hours=1)}
+        ).where(ReporterSession.organisation == world.organisations["A1"])
+    await open_mailbox(client, token, code)  # the idle session is never opened again
+    async with tenant_transaction(system_context("test")):
+        assert await ReporterSession.count() == 1
+    page = await client.get(f"/r/{token}/mailbox?lang=en")
+    assert "Your mailbox" in page.text and "Receipt code" not in page.text

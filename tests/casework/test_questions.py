@@ -384,7 +384,10 @@ async def test_customise_copies_every_language_follow_ups_linked_audited(world, 
     }
     assert rows[2]["follows"] == behaviour["id"] and rows[2]["follows_value"] == "other"
     async with tenant_transaction(system_context("test-read")):
-        events = await AuditEvent.select().where(AuditEvent.action == "intake_questions.customised")
+        events = await AuditEvent.select().where(
+            (AuditEvent.action == "intake_questions.customised")
+            & (AuditEvent.organisation == organisation_id)
+        )
     assert len(events) == 1
     assert "What happened" not in json.dumps(events[0]["detail"], default=str)
     with pytest.raises(Invalid) as refused:

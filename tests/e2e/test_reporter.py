@@ -158,6 +158,8 @@ def _submit(page: Page, control: Locator) -> Response:
         control.click()
     response = navigation.value
     assert response is not None
+    kind = response.headers.get("content-type", "")
+    assert kind.startswith("text/html"), f"{response.url} ({response.status}) came as {kind!r}"
     return response
 
 
@@ -331,8 +333,10 @@ def test_report_form_without_required_answer_shows_summary_and_keeps_typed_text(
     summary = page.locator("#error-summary")
     assert summary.is_visible()
     assert summary.get_attribute("role") == "alert"
-    entry = summary.get_by_role("link", name=tr("en", "Enter what the suspected wrongdoing is"))
-    assert entry.get_attribute("href") == "#q_default_wrongdoing"
+    assert summary.locator("a[href='#q_default_wrongdoing']").count() == 1
+    inline = page.locator("#q_default_wrongdoing-error")
+    assert inline.is_visible()
+    assert tr("en", "Enter what the suspected wrongdoing is") in inline.inner_text()
     field = page.locator("#q_default_wrongdoing")
     assert field.get_attribute("aria-invalid") == "true"
     assert "q_default_wrongdoing-error" in (field.get_attribute("aria-describedby") or "")

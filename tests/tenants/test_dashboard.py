@@ -414,3 +414,17 @@ async def test_dashboard_service_non_admin_permission_denied(role, rollback, wor
         await dashboard.dashboard_page(world.ctx(role), DashboardQuery(), today=TODAY)
     with pytest.raises(PermissionDenied):
         await dashboard.export_csv(world.ctx(role), DashboardQuery())
+
+
+async def test_dashboard_case_counts_one_grouped_query(rollback, world):
+    from casework.tables import Case
+
+    async with tenant_transaction(system_context("test")):
+        await Case.update({Case.received_at: datetime.now(UTC) - timedelta(days=8)}).where(
+            Case.id == world.case_ids["A2"]
+        )
+    rows = {row.name: row for row in (await _page(world, name="Organisation A")).rows}
+    assert rows["Organisation A1"].cases == dashboard.CaseCounts(open=1, this_period=1)
+    # Received 8 days ago and not acknowledged: the 7-day deadline has passed.
+    assert rows["Organisation A2"].cases.deadline_breaches == 1
+    assert rows["Organisation A2"].cases.open == 1
