@@ -10,10 +10,10 @@ from casework import attachments, intake, question_admin
 from casework.choices import Anonymity
 from casework.tables import Attachment, IntakeQuestion
 from klankbord import i18n, keys
-from klankbord.tables import MailOutbox
 from klankbord.secretbox import SecretBox
 from klankbord.settings import LANGUAGES, Settings
 from klankbord.storage import blob_store
+from klankbord.tables import MailOutbox
 from klankbord.tenancy import (
     Role,
     TenantContext,
