@@ -159,7 +159,12 @@ async def list_attachments(
 
 
 async def open_download(
-    ctx: TenantContext, store: BlobStore, *, attachment_id: UUID, original: bool = False
+    ctx: TenantContext,
+    store: BlobStore,
+    *,
+    case_id: UUID,
+    attachment_id: UUID,
+    original: bool = False,
 ) -> Download:
     """The attachment (its untouched original with `original`), decrypting as it streams.
     `NotFound` for a missing id, another organisation's, or no original kept.
@@ -171,7 +176,7 @@ async def open_download(
     async with tenant_transaction(ctx):
         row = (
             await scoped(Attachment.select(), Attachment, ctx)
-            .where(Attachment.id == attachment_id)
+            .where((Attachment.id == attachment_id) & (Attachment.case == case_id))
             .first()
         )
         if row is None or (original and row["original_blob"] is None):

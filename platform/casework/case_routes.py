@@ -16,10 +16,13 @@ from litestar.response import Template
 
 from casework import attachments, cases, mailbox
 from casework.mailbox_routes import FileStream, download_headers
+from casework.reporter_pages import MEGABYTE, body_limit, capped
+from klankbord import keys, uploads
 from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
-from klankbord.errors import Invalid
-from klankbord.forms import form_text, see_other
+from klankbord.errors import Invalid, PermissionDenied
+from klankbord.forms import see_other
+from klankbord.security import CHECKED_IN_HANDLER, CSRF_COOKIE, CSRF_FIELD, Csrf
 from klankbord.storage import blob_store
 from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
@@ -45,18 +48,59 @@ class CasePages(Controller):
     ) -> Template:
         return await _case_page(request, case_id, notice="sent" if done == "sent" else "")
 
-    @post("/{case_id:uuid}/reply", name="case_reply")
+    @post(
+        "/{case_id:uuid}/reply",
+        name="case_reply",
+        request_max_body_size=None,
+        opt={CHECKED_IN_HANDLER: True},
+    )
     async def reply(self, request: Request[Any, Any, Any], case_id: FromPath[UUID]) -> Any:
+        """A message with files, streamed (see `casework.staging`); the CSRF pair is checked
+        here once the body has been read, before anything is stored."""
         ctx = current_context(request)
+        settings = app_settings(request)
         async with tenant_transaction(ctx):
-            await cases.access_case(ctx, case_id)
-        form = await request.form()
-        body = form_text(form, "body", limit=mailbox.MESSAGE_MAX_CHARS + 1000)
+            case = await cases.access_case(ctx, case_id)
+            data_key = await keys.data_key(ctx, organisation_id=case["organisation"])
+        stager = attachments.Stager(
+            blob_store(settings),
+            data_key=data_key,
+            organisation_id=case["organisation"],
+            max_file_bytes=settings.attachment_max_mb * MEGABYTE,
+            max_total_bytes=settings.report_max_mb * MEGABYTE,
+        )
+        errors: dict[str, str] = {}
+        body = ""
         try:
-            await mailbox.reply_to_reporter(app_settings(request), ctx, case_id=case_id, text=body)
-        except Invalid as invalid:
+            fields = await uploads.read_form(
+                capped(request.stream(), body_limit(settings)),
+                request.headers.get("content-type", ""),
+                stager.open_file,
+            )
+            form = {name: values[0] for name, values in fields.items() if values}
+            csrf: Csrf = request.app.state.csrf
+            if not csrf.valid_pair(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
+                raise PermissionDenied(code="csrf")
+            body = form.get("body", "")
+            errors.update(stager.errors)
+            try:
+                mailbox.check_message(body)
+            except Invalid as invalid:
+                errors.update(invalid.fields)
+            if not errors:
+                ready = await attachments.finish(stager, keep_originals=False)
+                errors.update(stager.errors)
+            if not errors:
+                await mailbox.reply_to_reporter(
+                    settings, ctx, case_id=case_id, text=body, files=ready
+                )
+        except BaseException:
+            await stager.discard()
+            raise
+        if errors:
+            await stager.discard()
             return await _case_page(
-                request, case_id, values={"body": body}, errors=invalid.fields, status_code=422
+                request, case_id, values={"body": body}, errors=errors, status_code=422
             )
         return see_other(f"/cases/{case_id}?done=sent#thread")
 
@@ -72,7 +116,11 @@ class CasePages(Controller):
         async with tenant_transaction(ctx):
             await cases.access_case(ctx, case_id)
         item = await attachments.open_download(
-            ctx, blob_store(app_settings(request)), attachment_id=attachment_id, original=original
+            ctx,
+            blob_store(app_settings(request)),
+            case_id=case_id,
+            attachment_id=attachment_id,
+            original=original,
         )
         return FileStream(
             item.chunks, media_type=item.media_type.split(";")[0], headers=download_headers(item)

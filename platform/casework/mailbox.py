@@ -332,7 +332,12 @@ async def set_alert(session: Session, *, on: bool, address: str = "") -> None:
 
 
 async def reply_to_reporter(
-    settings: Settings, ctx: TenantContext, *, case_id: UUID, text: str
+    settings: Settings,
+    ctx: TenantContext,
+    *,
+    case_id: UUID,
+    text: str,
+    files: Sequence[attachments.ReadyFile] = (),
 ) -> UUID:
     """A counsellor's message to the reporter's mailbox; an alert (no content) if asked for.
     Only a counsellor of the case's organisation may write; anyone else gets `NotFound`."""
@@ -354,13 +359,21 @@ async def reply_to_reporter(
                 body=sealer.seal("message.body", message_id, body),
             )
         )
+        await attachments.save_attachments(
+            ctx,
+            sealer,
+            case_id=case_id,
+            message_id=message_id,
+            author=Author.COUNSELLOR,
+            files=files,
+        )
         await audit.record(
             ctx,
             action="case.message_to_reporter",
             organisation_id=case["organisation"],
             subject_type="case",
             subject_id=case_id,
-            detail={"message": str(message_id)},
+            detail={"message": str(message_id), "attachments": len(files)},
         )
         if case["alert_address"]:
             address = sealer.open("case.alert_address", case_id, case["alert_address"])

@@ -249,6 +249,7 @@ async def download(
     item = await attachments.open_download(
         session.ctx,
         blob_store(app_settings(request)),
+        case_id=session.case_id,
         attachment_id=attachment_id,
         original=original,
     )

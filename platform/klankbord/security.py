@@ -110,6 +110,9 @@ CSRF_COOKIE = "klankbord_csrf"
 CSRF_FIELD = "_csrf_token"
 CSRF_HEADER = "x-csrftoken"
 _CSRF_NEW = "klankbord.csrf_new"
+# A handler whose `opt` carries this key checks the pair itself (`Csrf.valid_pair`), after it
+# has streamed its body: a multipart upload must not be read whole by a middleware.
+CHECKED_IN_HANDLER = "csrf_checked_in_handler"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -147,12 +150,20 @@ class Csrf:
             CSRF_FIELD, self.token(scope)
         )
 
+    def valid_pair(self, cookie: str | None, sent: str | None) -> bool:
+        """Whether a request's cookie and the token it sent are one valid pair (for handlers
+        that check CSRF themselves, see `CHECKED_IN_HANDLER`)."""
+        return bool(cookie and sent and self._valid(cookie) and hmac.compare_digest(cookie, sent))
+
     def middleware(self, app: ASGIApp) -> ASGIApp:
         async def check(scope: Scope, receive: Receive, send: Send) -> None:
+            handler = scope.get("route_handler")
+            in_handler = bool(handler is not None and handler.opt.get(CHECKED_IN_HANDLER))
             if (
                 scope["type"] == ScopeType.HTTP
                 and scope.get("method", "GET") not in _SAFE_METHODS
                 and not scope["path"].startswith(self._exclude)
+                and not in_handler
             ):
                 request: Request[Any, Any, Any] = Request(scope, receive)
                 cookie = request.cookies.get(CSRF_COOKIE)

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Protocol
 from uuid import UUID
@@ -314,8 +315,10 @@ async def _read_body(body: Any) -> AsyncIterator[bytes]:
         body.close()
 
 
+@lru_cache(maxsize=8)
 def blob_store(settings: Settings) -> BlobStore:
-    """The store the settings describe (the only place that decides)."""
+    """The store the settings describe (the only place that decides). One per settings:
+    a boto3 client is costly to make (and thread-safe to share)."""
     if settings.blob_store == "local":
         return LocalBlobStore(settings.data_dir / "files")
     if settings.blob_store == "s3":

@@ -340,19 +340,23 @@ async def test_save_list_download_round_trip(store: Any, world: World, rollback:
     ]
     assert listed[0].author is Author.COUNSELLOR and listed[0].message_id is None
 
-    photo = await attachments.open_download(ctx, store, attachment_id=ids[0])
+    photo = await attachments.open_download(ctx, store, case_id=case_id, attachment_id=ids[0])
     data = b"".join([chunk async for chunk in photo.chunks])
     assert (photo.name, photo.media_type, photo.size) == (listed[0].name, "image/jpeg", len(data))
     with Image.open(io.BytesIO(data)) as image:
         assert not image.getexif().get_ifd(GPS_IFD)
-    original = await attachments.open_download(ctx, store, attachment_id=ids[0], original=True)
+    original = await attachments.open_download(
+        ctx, store, case_id=case_id, attachment_id=ids[0], original=True
+    )
     assert b"".join([chunk async for chunk in original.chunks]) == PHOTO
     assert original.size is None
-    text = await attachments.open_download(ctx, store, attachment_id=ids[1])
+    text = await attachments.open_download(ctx, store, case_id=case_id, attachment_id=ids[1])
     assert text.media_type == "text/plain; charset=utf-8"
     assert b"".join([chunk async for chunk in text.chunks]) == "Zo ging het, één keer.\n".encode()
     with pytest.raises(NotFound):
-        await attachments.open_download(ctx, store, attachment_id=ids[1], original=True)
+        await attachments.open_download(
+            ctx, store, case_id=case_id, attachment_id=ids[1], original=True
+        )
     await stager.discard()
 
 
@@ -370,7 +374,7 @@ async def test_attachments_other_organisation_cannot_list_download_or_save(
     for other in ("counsellor_A2", "counsellor_B1", "contact_B1"):
         stranger = world.ctx(other)
         with pytest.raises(NotFound):
-            await attachments.open_download(stranger, local, attachment_id=ids[0])
+            await attachments.open_download(stranger, local, case_id=case_id, attachment_id=ids[0])
         async with tenant_transaction(stranger):
             assert await attachments.list_attachments(stranger, opened, case_id=case_id) == []
             with pytest.raises(NotFound):
@@ -383,7 +387,7 @@ async def test_attachments_other_organisation_cannot_list_download_or_save(
                     files=files,
                 )
     with pytest.raises(NotFound):
-        await attachments.open_download(ctx, local, attachment_id=uuid4())
+        await attachments.open_download(ctx, local, case_id=case_id, attachment_id=uuid4())
 
 
 async def test_save_attachments_reporter_of_the_case_lists_own_files(
@@ -410,7 +414,9 @@ async def test_save_attachments_reporter_of_the_case_lists_own_files(
         )
         listed = await attachments.list_attachments(reporter, opened, case_id=case_id)
     assert [(v.id, v.author) for v in listed] == [(i, Author.REPORTER) for i in ids]
-    download = await attachments.open_download(reporter, local, attachment_id=ids[1])
+    download = await attachments.open_download(
+        reporter, local, case_id=case_id, attachment_id=ids[1]
+    )
     assert (
         b"".join([chunk async for chunk in download.chunks]) == "Zo ging het, één keer.\n".encode()
     )

@@ -13,8 +13,10 @@ from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from babel.support import NullTranslations
 from jinja2 import meta
 
@@ -965,7 +967,9 @@ class _VisibleText(HTMLParser):
         if tag in ("script", "style"):
             self._skip += 1
         self.chunks.extend(value for key, value in attrs if key in self.SPOKEN and value)
-        if tag == "input" and ("type", "hidden") not in attrs:  # a CSRF token is not text
+        kind = dict(attrs).get("type")
+        # A typed-in value is shown; a CSRF token or a checkbox's value ("yes") is not text.
+        if tag == "input" and kind not in ("hidden", "checkbox", "radio"):
             self.chunks.extend(value for key, value in attrs if key == "value" and value)
 
     def handle_endtag(self, tag: str) -> None:
@@ -995,6 +999,8 @@ LITERAL_ALLOWED = ["Klankbord", *i18n.LANGUAGE_NAMES.values(), "/r/"]
 def _data_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
+    if isinstance(value, datetime):  # as the `datetime` filter shows it (the check renders nl)
+        return [format_datetime(value, "medium", tzinfo=ZoneInfo("Europe/Amsterdam"), locale="nl")]
     if isinstance(value, SimpleNamespace):
         return _data_strings(vars(value))
     if isinstance(value, dict):

@@ -3,13 +3,11 @@ tests/klankbord/test_templates.py)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from uuid import UUID
 
 from klankbord.tenancy import Role, staff_context
-from tenants.intake_links import Link, ReporterLink
+from tenants.intake_links import Link
 from tests.support.template_case import Case
 
 NBSP = "\N{NO-BREAK SPACE}"
