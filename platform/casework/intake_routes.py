@@ -21,12 +21,15 @@ from casework import attachments, intake, questions
 from casework.choices import Anonymity, MeetingRequest
 from casework.form_tokens import new_form_token, read_form_token
 from casework.reporter_pages import (
+    LinkNotLive,
     body_limit,
     capped,
     check_origin,
     live_link,
     new_stager,
+    not_live_page,
     reporter_page,
+    typed_text,
 )
 from klankbord import i18n, uploads
 from klankbord.app_state import app_settings, secret_box
@@ -162,7 +165,11 @@ def _choice_errors(
     request_max_body_size=None,
 )
 async def submit_report(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
-    link = await live_link(token)
+    try:
+        link = await live_link(token)
+    except LinkNotLive as gone:  # switched off or moved while the reporter was typing
+        kept = await typed_text(request, app_settings(request))
+        return not_live_page(request, gone.link, kept=kept)
     assert link.link_id is not None and link.organisation_id is not None
     check_origin(request)
     settings, box = app_settings(request), secret_box(request)

@@ -18,7 +18,7 @@ from litestar import Request
 from litestar.response import Template
 
 from casework import attachments
-from klankbord import keys
+from klankbord import keys, uploads
 from klankbord.errors import Invalid, NotFound, PermissionDenied
 from klankbord.settings import Settings
 from klankbord.storage import blob_store
@@ -52,15 +52,51 @@ async def live_link(token: str) -> ReporterLink:
     return link
 
 
-def not_live_page(request: Request[Any, Any, Any], link: ReporterLink | None) -> Template:
+def not_live_page(
+    request: Request[Any, Any, Any], link: ReporterLink | None, *, kept: list[str] | None = None
+) -> Template:
     """Unknown: 404; moved: 410 (gone for good: a rotated address usually leaked or was
     replaced on purpose, so it does not redirect to the new one); disabled: 200 with a neutral
-    note (it may come back)."""
+    note (it may come back). `kept`: what the reporter typed into a form sent to this address
+    meanwhile, shown back so that no word is lost (nothing was stored)."""
+    kept = [text for text in kept or [] if text.strip()]
     if link is None:
-        return reporter_page(request, "reporter/not_found.html", status_code=404)
+        return reporter_page(request, "reporter/not_found.html", status_code=404, kept=kept)
     if link.status == intake_links.MOVED:
-        return reporter_page(request, "reporter/moved.html", status_code=410)
-    return reporter_page(request, "reporter/not_in_use.html")
+        return reporter_page(request, "reporter/moved.html", status_code=410, kept=kept)
+    return reporter_page(request, "reporter/not_in_use.html", kept=kept)
+
+
+class _Dropped:
+    """A file sent to an address that takes no report: its bytes are read and forgotten."""
+
+    async def write(self, chunk: bytes) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def abort(self) -> None:
+        return None
+
+
+async def typed_text(request: Request[Any, Any, Any], settings: Settings) -> list[str]:
+    """The text a reporter typed into a multipart form (answers, a message), files dropped;
+    what could not be read is given up quietly (the page says the text was not sent)."""
+    try:
+        fields = await uploads.read_form(
+            capped(request.stream(), body_limit(settings)),
+            request.headers.get("content-type", ""),
+            lambda field, name, kind: _Dropped(),
+        )
+    except Invalid:
+        return []
+    return [
+        value
+        for name, values in fields.items()
+        if name.startswith("q_") or name == "body"
+        for value in values
+    ]
 
 
 def check_origin(request: Request[Any, Any, Any]) -> None:

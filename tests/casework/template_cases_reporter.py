@@ -259,6 +259,19 @@ CASES: list[Case] = [
         texts={"all": [f"{PATH}/mailbox?lang="]},
     ),
     Case(
+        id="reporter-not-in-use-text-kept",
+        template="reporter/not_in_use.html",
+        context={"exit_url": EXIT, "kept": ["Paid twice.", "Since March."]},
+        path=f"{PATH}/report",
+        titles={
+            "nl": "Deze link is op dit moment niet in gebruik",
+            "en": "This link is not in use at the moment",
+            "fr": "Ce lien n'est pas utilisé pour le moment",
+        },
+        texts={"all": ["Paid twice.\n\nSince March.", "readonly"], "en": ["Your text was not sent"]},
+        absent=["<form"],
+    ),
+    Case(
         id="cases-list",
         template="cases/list.html",
         context={

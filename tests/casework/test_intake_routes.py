@@ -242,3 +242,26 @@ async def test_moved_and_unknown_links_neutral(world, client, path):
     response = await client.get(f"/r/{'x' * 32}{path}", headers={"accept-language": "en"})
     assert response.status_code == 404
     assert "Organisation" not in response.text
+
+
+async def test_submit_to_link_switched_off_meanwhile_shows_text_back(world, client, rollback):
+    from tenants import intake_links as links
+
+    token = world.intake_links["B2"]
+    value = await open_form(client, token)
+    await links.disable_link(
+        world.ctx("admin_B"),
+        organisation_id=world.organisations["B2"],
+        link_id=world.intake_link_ids["B2"],
+    )
+    response = await send_report(
+        client,
+        token,
+        {"q_default_wrongdoing": TYPED},
+        files=[("files", ("photo.jpg", gps_jpeg(), "image/jpeg"))],
+        token_value=value,
+    )
+    assert response.status_code == 200
+    assert "This link is not in use" in response.text
+    assert TYPED in response.text
+    assert await cases(world, "B2") == 0

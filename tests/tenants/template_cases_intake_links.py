@@ -215,7 +215,7 @@ CASES: list[Case] = [
         Case(
             id=f"reporter-{name}",
             template=f"reporter/{name}.html",
-            context={"exit_url": EXIT},
+            context={"exit_url": EXIT, "kept": []},
             path=f"/r/{TOKEN}",
             status_code=status,
             titles=titles,
