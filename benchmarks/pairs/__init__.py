@@ -5,6 +5,12 @@ HTTP pair, `insert.py` for an in-process one) and append it to `PAIRS`.
 """
 
 from benchmarks.harness import Pair
-from benchmarks.pairs import dashboard, insert, list50, sqlite_engine
+from benchmarks.pairs import dashboard, insert, intake, list50, sqlite_engine
 
-PAIRS: tuple[Pair, ...] = (list50.PAIR, insert.PAIR, sqlite_engine.PAIR, *dashboard.PAIRS)
+PAIRS: tuple[Pair, ...] = (
+    list50.PAIR,
+    insert.PAIR,
+    sqlite_engine.PAIR,
+    *dashboard.PAIRS,
+    *intake.PAIRS,
+)

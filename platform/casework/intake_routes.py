@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
@@ -36,6 +36,7 @@ from klankbord.app_state import app_settings, secret_box
 from klankbord.errors import Invalid
 from klankbord.templating import request_language
 from klankbord.tenancy import tenant_transaction
+from tenants import logos
 from tenants.intake_links import ReporterLink
 
 IDENTITY_LIMITS = {"name": 200, "phone": 40, "email": 254}
@@ -298,4 +299,11 @@ async def receipt_print(request: Request[Any, Any, Any], token: FromPath[str]) -
     )
 
 
-ROUTES: list[Any] = [start, report_form, submit_report, receipt_saved, receipt_print]
+@get("/r/{token:str}/logo", name="reporter_logo", include_in_schema=False)
+async def logo(token: FromPath[str]) -> Response[bytes]:
+    """The organisation's logo, from our own origin (no third-party asset)."""
+    found = await logos.reporter_logo(await live_link(token))
+    return Response(found.data, media_type=found.media_type)
+
+
+ROUTES: list[Any] = [start, report_form, submit_report, receipt_saved, receipt_print, logo]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request
+from litestar.enums import MediaType
 from litestar.response import Template
 
 from klankbord import i18n
@@ -96,6 +97,9 @@ def page(
     return Page(
         template_name=template,
         status_code=status_code,
+        # A page is HTML whatever its handler returns otherwise (Litestar would take the
+        # handler's media type, JSON for handlers that may also redirect or stream).
+        media_type=MediaType.HTML,
         context={
             **i18n.gettext_callables(catalog),
             "language": language,

@@ -376,6 +376,7 @@ class ReporterLink:
     link_id: UUID | None = None
     bureau_id: UUID | None = None
     token: str = field(default="", repr=False)
+    has_logo: bool = False
 
     @property
     def organisation(self) -> UUID:
@@ -425,7 +426,9 @@ async def reporter_link(token: str) -> ReporterLink | None:
     async with tenant_transaction(organisation_ctx):
         organisation = (
             await scoped(
-                Organisation.select(Organisation.name, Organisation.languages),
+                Organisation.select(
+                    Organisation.name, Organisation.languages, Organisation.logo_type
+                ),
                 Organisation,
                 organisation_ctx,
             )
@@ -445,4 +448,5 @@ async def reporter_link(token: str) -> ReporterLink | None:
         link_id=UUID(str(row["id"])),
         bureau_id=bureau_id,
         token=token,
+        has_logo=bool(organisation["logo_type"]),
     )

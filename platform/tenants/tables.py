@@ -87,6 +87,8 @@ class Organisation(Table, tablename="organisation"):
     retention_months_no_follow_up = Integer(default=2)
     plan = Varchar(length=32, default="")
     export_made_at = Timestamptz(null=True, default=None)
+    logo = Text(default="")  # base64 of a small image without metadata, shown to reporters
+    logo_type = Varchar(length=32, default="")  # its sniffed media type; "" without a logo
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -34,6 +34,7 @@ LINK = SimpleNamespace(
     organisation_id=ORGANISATION_ID,
     organisation_name="Zorggroep De Linde & Partners",
     token=TOKEN,
+    has_logo=True,
 )
 VIEW = SimpleNamespace(
     counsellors=[
@@ -98,7 +99,12 @@ CASES: list[Case] = [
         path=PATH,
         titles={"nl": "Een melding doen", "en": "Make a report", "fr": "Faire un signalement"},
         texts={
-            "all": [f'href="{EXIT}" rel="noreferrer"', "Sanne de Vries", f"{PATH}/report?lang="],
+            "all": [
+                f'href="{EXIT}" rel="noreferrer"',
+                "Sanne de Vries",
+                f"{PATH}/report?lang=",
+                f'src="{PATH}/logo"',
+            ],
             "en": ["Start your report", "Open your mailbox with your receipt code"],
         },
         absent=[*NO_STAFF_FORM, "<form"],
@@ -268,7 +274,10 @@ CASES: list[Case] = [
             "en": "This link is not in use at the moment",
             "fr": "Ce lien n'est pas utilisé pour le moment",
         },
-        texts={"all": ["Paid twice.\n\nSince March.", "readonly"], "en": ["Your text was not sent"]},
+        texts={
+            "all": ["Paid twice.\n\nSince March.", "readonly"],
+            "en": ["Your text was not sent"],
+        },
         absent=["<form"],
     ),
     Case(

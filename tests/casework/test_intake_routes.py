@@ -107,6 +107,8 @@ async def test_submit_missing_answer_keeps_text_stores_nothing(world, client, te
     )
     assert response.status_code == 422
     assert "There is a problem" in response.text
+    # The same words in the summary and next to the field.
+    assert response.text.count("Enter what the suspected wrongdoing is") == 2
     assert TYPED in response.text
     assert await cases(world) == 0
     assert blobs(test_database, world) == before

@@ -32,6 +32,7 @@ from tests.tenants import (
     template_cases_counsellors,
     template_cases_dashboard,
     template_cases_intake_links,
+    template_cases_logo,
     template_cases_offboarding,
     template_cases_onboarding,
     template_cases_procedure_texts,
@@ -856,6 +857,7 @@ CASES += [
     *template_cases_counsellors.CASES,
     *template_cases_questions.CASES,
     *template_cases_reporter.CASES,
+    *template_cases_logo.CASES,
     *template_cases_dashboard.CASES,
     *template_cases_offboarding.CASES,
 ]
