@@ -114,7 +114,7 @@ CASES: list[Case] = [
         template="reporter/report_form.html",
         context={**REPORTER, **FORM},
         path=f"{PATH}/report",
-        titles={"nl": None, "en": "Your report", "fr": None},
+        titles={"nl": "Je melding", "en": "Your report", "fr": "Votre signalement"},
         texts={
             "all": [
                 'enctype="multipart/form-data"',
@@ -142,7 +142,11 @@ CASES: list[Case] = [
         },
         path=f"{PATH}/report",
         status_code=422,
-        titles={"nl": None, "en": "Error: Your report", "fr": None},
+        titles={
+            "nl": "Fout: Je melding",
+            "en": "Error: Your report",
+            "fr": "Erreur\xa0: Votre signalement",
+        },
         texts={
             "all": ['href="#name"', 'id="name-error"', 'aria-invalid="true"', 'value="me"'],
             "en": ["There is a problem", "Enter your name", "your text has been kept"],
@@ -154,7 +158,11 @@ CASES: list[Case] = [
         template="reporter/receipt.html",
         context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": ""},
         path=f"{PATH}/report",
-        titles={"nl": None, "en": "Your report has been sent", "fr": None},
+        titles={
+            "nl": "Je melding is verstuurd",
+            "en": "Your report has been sent",
+            "fr": "Votre signalement a été envoyé",
+        },
         texts={"all": [CODE, 'name="saved" value="yes"'], "en": ["I have saved my code"]},
         absent=NO_STAFF_FORM,
     ),
@@ -164,7 +172,11 @@ CASES: list[Case] = [
         context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": "saved_required"},
         path=f"{PATH}/receipt",
         status_code=422,
-        titles={"nl": None, "en": "Error: Your report has been sent", "fr": None},
+        titles={
+            "nl": "Fout: Je melding is verstuurd",
+            "en": "Error: Your report has been sent",
+            "fr": "Erreur\xa0: Votre signalement a été envoyé",
+        },
         texts={"all": [CODE, 'aria-invalid="true"'], "en": ["Tick the box"]},
     ),
     Case(
@@ -172,7 +184,11 @@ CASES: list[Case] = [
         template="reporter/receipt.html",
         context={**REPORTER, "code": None, "form_token": FORM_TOKEN, "error": ""},
         path=f"{PATH}/report",
-        titles={"nl": None, "en": "Your report has been sent", "fr": None},
+        titles={
+            "nl": "Je melding is verstuurd",
+            "en": "Your report has been sent",
+            "fr": "Votre signalement a été envoyé",
+        },
         texts={"en": ["shown only once"]},
         absent=[CODE, "<form"],
     ),
@@ -181,7 +197,7 @@ CASES: list[Case] = [
         template="reporter/receipt_print.html",
         context={**REPORTER, "code": CODE, "form_token": FORM_TOKEN, "error": ""},
         path=f"{PATH}/receipt/print",
-        titles={"nl": None, "en": "Your receipt code", "fr": None},
+        titles={"nl": "Je meldcode", "en": "Your receipt code", "fr": "Votre code de suivi"},
         texts={"all": [CODE]},
     ),
     Case(
@@ -189,7 +205,11 @@ CASES: list[Case] = [
         template="reporter/received.html",
         context=REPORTER,
         path=f"{PATH}/receipt",
-        titles={"nl": None, "en": "Thank you for your report", "fr": None},
+        titles={
+            "nl": "Bedankt voor je melding",
+            "en": "Thank you for your report",
+            "fr": "Merci pour votre signalement",
+        },
         texts={"all": [f"{PATH}/mailbox?lang="]},
     ),
     Case(
@@ -197,7 +217,11 @@ CASES: list[Case] = [
         template="reporter/mailbox_sign_in.html",
         context={**REPORTER, "error": "", "retry_minutes": 0},
         path=f"{PATH}/mailbox",
-        titles={"nl": None, "en": "Open your mailbox", "fr": None},
+        titles={
+            "nl": "Open je berichtenbox",
+            "en": "Open your mailbox",
+            "fr": "Ouvrez votre messagerie sécurisée",
+        },
         texts={"all": ['name="code"', 'autocomplete="off"'], "en": ["Lost your code?"]},
         absent=NO_STAFF_FORM,
     ),
@@ -207,7 +231,11 @@ CASES: list[Case] = [
         context={**REPORTER, "error": "wrong_code", "retry_minutes": 0},
         path=f"{PATH}/mailbox",
         status_code=422,
-        titles={"nl": None, "en": "Error: Open your mailbox", "fr": None},
+        titles={
+            "nl": "Fout: Open je berichtenbox",
+            "en": "Error: Open your mailbox",
+            "fr": "Erreur\xa0: Ouvrez votre messagerie sécurisée",
+        },
         texts={"en": ["This code does not open a mailbox."]},
     ),
     Case(
@@ -216,7 +244,11 @@ CASES: list[Case] = [
         context={**REPORTER, "error": "too_many", "retry_minutes": 12},
         path=f"{PATH}/mailbox",
         status_code=429,
-        titles={"nl": None, "en": "Error: Open your mailbox", "fr": None},
+        titles={
+            "nl": "Fout: Open je berichtenbox",
+            "en": "Error: Open your mailbox",
+            "fr": "Erreur\xa0: Ouvrez votre messagerie sécurisée",
+        },
         texts={"en": ["Try again in 12 minutes."]},
     ),
     Case(
@@ -232,7 +264,7 @@ CASES: list[Case] = [
             "attachment_max_mb": 25,
         },
         path=f"{PATH}/mailbox",
-        titles={"nl": None, "en": "Your mailbox", "fr": None},
+        titles={"nl": "Je berichtenbox", "en": "Your mailbox", "fr": "Votre messagerie sécurisée"},
         texts={
             "all": ["Since March.", "invoices-march.pdf", f"{PATH}/mailbox/files/", "a" * 64],
             "en": ["Your message has been sent.", "Questions for you", "Close your mailbox"],
@@ -253,7 +285,11 @@ CASES: list[Case] = [
         },
         path=f"{PATH}/mailbox",
         status_code=422,
-        titles={"nl": None, "en": "Error: Your mailbox", "fr": None},
+        titles={
+            "nl": "Fout: Je berichtenbox",
+            "en": "Error: Your mailbox",
+            "fr": "Erreur\xa0: Votre messagerie sécurisée",
+        },
         texts={"all": ["half a message", 'id="body-error"']},
     ),
     Case(
@@ -261,7 +297,11 @@ CASES: list[Case] = [
         template="reporter/mailbox_signed_out.html",
         context=REPORTER,
         path=f"{PATH}/mailbox/sign-out",
-        titles={"nl": None, "en": "Your mailbox is closed", "fr": None},
+        titles={
+            "nl": "Je berichtenbox is gesloten",
+            "en": "Your mailbox is closed",
+            "fr": "Votre messagerie sécurisée est fermée",
+        },
         texts={"all": [f"{PATH}/mailbox?lang="]},
     ),
     Case(
@@ -298,7 +338,7 @@ CASES: list[Case] = [
         },
         path="/cases",
         principal=COUNSELLOR,
-        titles={"nl": None, "en": "Cases", "fr": None},
+        titles={"nl": "Dossiers", "en": "Cases", "fr": "Dossiers"},
         texts={"all": ["/cases/00000000-0000-0000-0000-00000000003d", "De Linde &amp; Partners"]},
     ),
     Case(
@@ -307,7 +347,7 @@ CASES: list[Case] = [
         context={"cases": [], "page_number": 1},
         path="/cases",
         principal=COUNSELLOR,
-        titles={"nl": None, "en": "Cases", "fr": None},
+        titles={"nl": "Dossiers", "en": "Cases", "fr": "Dossiers"},
         texts={"en": ["No cases yet."]},
     ),
     Case(
@@ -334,7 +374,7 @@ CASES: list[Case] = [
         },
         path="/cases/00000000-0000-0000-0000-00000000003d",
         principal=COUNSELLOR,
-        titles={"nl": None, "en": "Case", "fr": None},
+        titles={"nl": "Dossier", "en": "Case", "fr": "Dossier"},
         texts={
             "all": ["Fraud.", "Since March.", "_csrf_token", "invoices-march.pdf"],
             "en": ["Send to the reporter", "Your message is in the reporter"],

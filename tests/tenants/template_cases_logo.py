@@ -59,7 +59,7 @@ CASES: list[Case] = [
         path=PATH,
         principal=ADMIN,
         status_code=422,
-        titles={"nl": None, "en": "Error: Logo", "fr": None},
+        titles={"nl": "Fout: Logo", "en": "Error: Logo", "fr": "Erreur\xa0: Logo"},
         texts={
             "all": ['id="logo-error"', 'aria-invalid="true"'],
             "en": ["Choose a PNG, JPEG or WebP"],

@@ -301,6 +301,8 @@ async def test_offboarding_delete_leaves_no_row_in_any_table_only_audit_ids(admi
     siblings = {other: await _rows_per_table(world.organisations[other]) for other in ("A2", "B1")}
     before = await _rows_per_table(organisation_id)
     assert before["membership.organisation"] == 2 and before["organisation_key.organisation"] == 1
+    # The world's report through A1's intake link, with its file: casework goes too.
+    assert before["case_file.organisation"] == 1 and before["case_attachment.organisation"] == 1
     await _export(admin, world)
 
     response = await _delete(admin, world, name="Organisation A1", confirm="1")
