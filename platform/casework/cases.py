@@ -8,6 +8,7 @@ counsellor needs to read a report and answer the reporter.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,15 @@ from klankbord.errors import NotFound
 from klankbord.tenancy import Role, TenantContext, require_transaction, scoped
 
 PAGE_SIZE = 50
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud safely
+
+
+def new_reference(moment: datetime) -> str:
+    """A case's pseudonymous reference, e.g. "2026-K7QM2X": the year and 6 random symbols
+    (30^6, about 7e8, per year and organisation; the unique index refuses a repeat). It says
+    nothing about the case and does not count cases, unlike a sequence number."""
+    symbols = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    return f"{moment.year}-{symbols}"
 
 
 def counsellor_organisations(ctx: TenantContext) -> list[UUID]:

@@ -40,3 +40,21 @@ class QuestionKind(StrEnum):
     CHOICE = "choice"
     DATE = "date"
     YES_NO = "yes_no"
+
+
+class TimeActivity(StrEnum):
+    CONVERSATION = "conversation"
+    PHONE_CALL = "phone_call"
+    CORRESPONDENCE = "correspondence"
+    PREPARATION = "preparation"
+    CONSULTATION = "consultation"  # with a colleague or expert, anonymised
+    TRAVEL = "travel"
+    OTHER = "other"
+
+
+class AcknowledgementException(StrEnum):
+    """Why no acknowledgement was sent within the deadline (REQUIREMENTS §3)."""
+
+    NONE = ""
+    REPORTER_DECLINED = "reporter_declined"
+    WOULD_ENDANGER_IDENTITY = "would_endanger_identity"

@@ -26,7 +26,8 @@ from uuid import UUID, uuid4
 
 from markupsafe import Markup
 
-from casework import attachments, sealing
+from casework import attachments, clocks, sealing
+from casework.cases import new_reference
 from casework.choices import Anonymity, Author, MeetingRequest
 from casework.tables import Case, CaseReport
 from klankbord import audit, i18n, mail
@@ -201,6 +202,8 @@ async def _store(
             language=form.language,
             received_at=now,
             reporter_active_at=now,
+            reference=new_reference(now),
+            next_due_at=clocks.deadlines(now, None).acknowledgement_due,
             receipt_lookup=issued.lookup_key,
             receipt_verifier=issued.verifier,
             submission=key,

@@ -13,6 +13,7 @@ from piccolo.columns import (
     UUID,
     BigInt,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     Text,
@@ -36,10 +37,13 @@ from tenants.tables import Bureau, IntakeLink, Organisation, Procedure, StaffUse
 __all__ = [
     "Attachment",
     "Case",
+    "CaseCategory",
     "CaseReport",
+    "ClockSettings",
     "IntakeQuestion",
     "Message",
     "ReporterSession",
+    "TimeEntry",
 ]
 
 
@@ -73,6 +77,17 @@ class Case(Table, tablename="case_file"):
     submission = Varchar(length=64)
     pending_until = Timestamptz(null=True, default=None)
     alert_address = Text(null=True, default=None, secret=True)
+    # Casework: a pseudonymous reference (the only name of a case outside it), the workflow
+    # step, the outcome (required to close), the legal clocks, links and holds.
+    reference = Varchar(length=24, default="")
+    step = Varchar(length=40, default="")
+    outcome = Varchar(length=40, default="")
+    acknowledgement_exception = Varchar(length=32, default="")
+    feedback_at = Timestamptz(null=True, default=None)
+    first_contact_at = Timestamptz(null=True, default=None)
+    next_due_at = Timestamptz(null=True, default=None)  # the nearest open deadline (caseload)
+    legal_hold = Boolean(default=False)
+    linked_case = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -172,6 +187,51 @@ class IntakeQuestion(Table, tablename="intake_question"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(organisation="organisation", bureau="bureau")
+class CaseCategory(Table, tablename="case_category"):
+    """A category of a case (several per case; statistics count each)."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    code = Varchar(length=40)
+
+
+@tenant_owned(organisation="organisation", bureau="bureau")
+class TimeEntry(Table, tablename="time_entry"):
+    """Minutes a counsellor spent on a case (the bureau's billing unit). Outside the case it
+    shows only the organisation and the case's reference."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    staff_user = ForeignKey(StaffUser, index=True)
+    minutes = Integer()
+    activity = Varchar(length=32)
+    spent_on = Date()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+@tenant_owned(organisation="organisation", bureau="bureau")
+class ClockSettings(Table, tablename="clock_settings"):
+    """An organisation's legal and practice clocks, when it differs from the defaults
+    (`casework.clocks`). `holidays`: comma-separated ISO dates that are no working day."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, unique=True)
+    bureau = ForeignKey(Bureau, index=True)
+    acknowledge_days = Integer(default=7)
+    acknowledge_warning_day = Integer(default=5)
+    feedback_months = Integer(default=3)
+    feedback_reminder_days = Integer(default=15)
+    first_contact_working_days = Integer(default=2)
+    first_conversation_days = Integer(default=10)
+    holidays = Text(default="")
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -179,4 +239,7 @@ TABLES: tuple[type[Table], ...] = (
     Attachment,
     ReporterSession,
     IntakeQuestion,
+    CaseCategory,
+    TimeEntry,
+    ClockSettings,
 )
