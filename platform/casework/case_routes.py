@@ -8,6 +8,7 @@ that does not exist.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
@@ -26,6 +27,7 @@ from klankbord.security import CHECKED_IN_HANDLER, CSRF_COOKIE, CSRF_FIELD, Csrf
 from klankbord.storage import blob_store
 from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
+from tenants.choices import Procedure
 
 
 class CasePages(Controller):
@@ -35,12 +37,36 @@ class CasePages(Controller):
 
     @get("/", name="cases")
     async def list_page(
-        self, request: Request[Any, Any, Any], page_number: FromQuery[int] = 1
+        self,
+        request: Request[Any, Any, Any],
+        organisation: FromQuery[str] = "",
+        procedure: FromQuery[str] = "",
+        status: FromQuery[str] = "open",
+        due_soon: FromQuery[str] = "",
+        unread: FromQuery[str] = "",
+        after: FromQuery[str] = "",
     ) -> Template:
+        """The caseload: filters are GET parameters (links and a GET form, no JavaScript)."""
+        query = cases.CaseloadQuery(
+            organisation=_uuid_or_none(organisation),
+            procedure=procedure if procedure in {p.value for p in Procedure} else "",
+            status=status if status in cases.STATUSES else "open",
+            due_soon=due_soon == "1",
+            unread=unread == "1",
+            after=after[:200],
+        )
         ctx = current_context(request)
         async with tenant_transaction(ctx):
-            rows = await cases.list_cases(ctx, page=page_number)
-        return page(request, "cases/list.html", cases=rows, page_number=page_number)
+            found = await cases.caseload(ctx, query)
+        return page(
+            request,
+            "cases/list.html",
+            caseload=found,
+            query=query,
+            procedures=[p.value for p in Procedure],
+            statuses=cases.STATUSES,
+            filters=urlencode(_filter_params(query)),
+        )
 
     @get("/{case_id:uuid}", name="case")
     async def case_page(
@@ -125,6 +151,25 @@ class CasePages(Controller):
         return FileStream(
             item.chunks, media_type=item.media_type.split(";")[0], headers=download_headers(item)
         )
+
+
+def _uuid_or_none(value: str) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filter_params(query: cases.CaseloadQuery) -> dict[str, str]:
+    """The filters as GET parameters (for the next-page link), the defaults left out."""
+    params = {
+        "organisation": str(query.organisation or ""),
+        "procedure": query.procedure,
+        "status": "" if query.status == "open" else query.status,
+        "due_soon": "1" if query.due_soon else "",
+        "unread": "1" if query.unread else "",
+    }
+    return {name: value for name, value in params.items() if value}
 
 
 async def _case_page(

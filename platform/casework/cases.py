@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from piccolo.columns.combination import WhereRaw
+from piccolo.query.methods.select import SelectRaw
+
 from casework import attachments, clocks, sealing
-from casework.choices import Author
-from casework.tables import Case, CaseReport, Message
+from casework.choices import Author, CaseStatus
+from casework.tables import Case, CaseCategory, CaseReport, Message
+from casework.workflows import Workflow, parse_steps, workflow
 from klankbord.errors import NotFound
 from klankbord.tenancy import Role, TenantContext, require_transaction, scoped
+from tenants.access import access_organisation
+from tenants.tables import Organisation
 
 PAGE_SIZE = 50
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud safely
@@ -41,51 +47,186 @@ def counsellor_organisations(ctx: TenantContext) -> list[UUID]:
 @dataclass(frozen=True)
 class CaseRow:
     id: UUID
+    reference: str
     organisation_name: str
     procedure: str
     status: str
     received_at: datetime
-    acknowledgement_due: datetime
+    next_due_at: datetime | None
+    unread: int
 
 
-async def list_cases(ctx: TenantContext, *, page: int = 1) -> list[CaseRow]:
-    """The counsellor's cases, newest first, one page (one query whatever the number of
-    organisations)."""
+@dataclass(frozen=True)
+class CaseloadQuery:
+    """Filters (GET parameters) and the keyset cursor of one caseload page."""
+
+    organisation: UUID | None = None
+    procedure: str = ""
+    status: str = "open"  # open, received, in_progress, closed, all
+    due_soon: bool = False
+    unread: bool = False
+    after: str = ""  # the cursor: where the previous page ended
+
+
+@dataclass(frozen=True)
+class Caseload:
+    rows: list[CaseRow]
+    next_cursor: str  # "" on the last page
+    total: int
+    due_soon: int
+    overdue: int
+    unread: int
+    organisations: list[tuple[UUID, str]]
+
+
+STATUSES = ("open", "received", "in_progress", "closed", "all")
+DUE_SOON = timedelta(days=3)
+_UNREAD = (
+    'SELECT COUNT(*) FROM case_message m WHERE m."case" = case_file.id'
+    " AND m.author = 'reporter' AND m.read_at IS NULL"
+)
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    if row["next_due_at"] is not None:
+        return f"d~{row['next_due_at'].isoformat()}~{row['id']}"
+    return f"n~{row['received_at'].isoformat()}~{row['id']}"
+
+
+def _parse_cursor(value: str) -> tuple[str, datetime, UUID] | None:
+    parts = value.split("~")
+    if len(parts) != 3 or parts[0] not in ("d", "n"):
+        return None
+    try:
+        return parts[0], datetime.fromisoformat(parts[1]), UUID(parts[2])
+    except ValueError:
+        return None
+
+
+def _filters(ctx: TenantContext, query: CaseloadQuery, organisations: list[UUID]) -> list[Any]:
+    clauses: list[Any] = [Case.organisation.is_in(organisations)]
+    if query.organisation is not None:
+        clauses.append(Case.organisation == query.organisation)
+    if query.procedure:
+        clauses.append(Case.procedure == query.procedure)
+    if query.status == "open":
+        clauses.append(Case.status != CaseStatus.CLOSED)
+    elif query.status in ("received", "in_progress", "closed"):
+        clauses.append(Case.status == query.status)
+    if query.due_soon:
+        clauses.append(Case.next_due_at <= datetime.now(UTC) + DUE_SOON)
+    if query.unread:
+        clauses.append(WhereRaw(f"({_UNREAD}) > 0"))
+    return clauses
+
+
+def _where(select: Any, clauses: list[Any]) -> Any:
+    for clause in clauses:
+        select = select.where(clause)
+    return select
+
+
+async def caseload(ctx: TenantContext, query: CaseloadQuery) -> Caseload:
+    """The counsellor's cases across every organisation they serve, the nearest deadline first
+    (cases without an open deadline after them, newest first), `PAGE_SIZE` at a time by keyset
+    (the cursor is the last row's sort key, so page 50 costs what page 1 costs). A fixed number
+    of queries whatever the number of organisations or cases."""
     require_transaction(ctx)
     organisations = counsellor_organisations(ctx)
     if not organisations:
-        return []
-    rows = (
+        return Caseload([], "", 0, 0, 0, 0, [])
+    clauses = _filters(ctx, query, organisations)
+    columns = (
+        Case.id,
+        Case.reference,
+        Case.organisation.name.as_alias("organisation_name"),
+        Case.procedure,
+        Case.status,
+        Case.received_at,
+        Case.next_due_at,
+        SelectRaw(f"({_UNREAD})", alias="unread"),
+    )
+    cursor = _parse_cursor(query.after)
+    rows: list[dict[str, Any]] = []
+    if cursor is None or cursor[0] == "d":
+        due = _where(scoped(Case.select(*columns), Case, ctx), clauses).where(
+            Case.next_due_at.is_not_null()
+        )
+        if cursor is not None:
+            due = due.where(
+                (Case.next_due_at > cursor[1])
+                | ((Case.next_due_at == cursor[1]) & (Case.id > cursor[2]))
+            )
+        rows = await due.order_by(Case.next_due_at, Case.id).limit(PAGE_SIZE + 1)
+    if len(rows) <= PAGE_SIZE:
+        rest = _where(scoped(Case.select(*columns), Case, ctx), clauses).where(
+            Case.next_due_at.is_null()
+        )
+        if cursor is not None and cursor[0] == "n":
+            rest = rest.where(
+                (Case.received_at < cursor[1])
+                | ((Case.received_at == cursor[1]) & (Case.id < cursor[2]))
+            )
+        rows += await rest.order_by(Case.received_at, Case.id, ascending=False).limit(
+            PAGE_SIZE + 1 - len(rows)
+        )
+    page, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    total = await _where(scoped(Case.count(), Case, ctx), clauses)
+    soon = datetime.now(UTC) + DUE_SOON
+    facets = (
         await scoped(
             Case.select(
-                Case.id,
-                Case.organisation.name.as_alias("organisation_name"),
-                Case.procedure,
-                Case.status,
-                Case.received_at,
-                Case.acknowledged_at,
+                SelectRaw("SUM(CASE WHEN next_due_at <= {} THEN 1 ELSE 0 END)", soon, alias="soon"),
+                SelectRaw(
+                    "SUM(CASE WHEN next_due_at < {} THEN 1 ELSE 0 END)",
+                    datetime.now(UTC),
+                    alias="overdue",
+                ),
+                SelectRaw(f"SUM(CASE WHEN ({_UNREAD}) > 0 THEN 1 ELSE 0 END)", alias="unread"),
             ),
             Case,
             ctx,
         )
         .where(Case.organisation.is_in(organisations))
-        .order_by(Case.received_at, ascending=False)
-        .limit(PAGE_SIZE)
-        .offset((max(page, 1) - 1) * PAGE_SIZE)
+        .where(Case.status != CaseStatus.CLOSED)
     )
-    return [
-        CaseRow(
-            id=UUID(str(row["id"])),
-            organisation_name=row["organisation_name"],
-            procedure=row["procedure"],
-            status=row["status"],
-            received_at=row["received_at"],
-            acknowledgement_due=clocks.deadlines(
-                row["received_at"], row["acknowledged_at"]
-            ).acknowledgement_due,
-        )
-        for row in rows
-    ]
+    names = await organisation_names(ctx)
+    counts = facets[0] if facets else {}
+    return Caseload(
+        rows=[
+            CaseRow(
+                id=UUID(str(row["id"])),
+                reference=row["reference"],
+                organisation_name=row["organisation_name"],
+                procedure=row["procedure"],
+                status=row["status"],
+                received_at=row["received_at"],
+                next_due_at=row["next_due_at"],
+                unread=int(row["unread"] or 0),
+            )
+            for row in page
+        ],
+        next_cursor=_cursor(page[-1]) if more else "",
+        total=int(total),
+        due_soon=int(counts.get("soon") or 0),
+        overdue=int(counts.get("overdue") or 0),
+        unread=int(counts.get("unread") or 0),
+        organisations=names,
+    )
+
+
+async def organisation_names(ctx: TenantContext) -> list[tuple[UUID, str]]:
+    """The organisations the counsellor serves, by name (one query)."""
+    require_transaction(ctx)
+    organisations = counsellor_organisations(ctx)
+    if not organisations:
+        return []
+    rows = (
+        await scoped(Organisation.select(Organisation.id, Organisation.name), Organisation, ctx)
+        .where(Organisation.id.is_in(organisations))
+        .order_by(Organisation.name)
+    )
+    return [(UUID(str(row["id"])), row["name"]) for row in rows]
 
 
 async def access_case(ctx: TenantContext, case_id: UUID) -> dict[str, Any]:
@@ -110,8 +251,16 @@ class ThreadEntry:
 class CaseView:
     id: UUID
     organisation_id: UUID
+    organisation_name: str
+    reference: str
+    channel: str
     procedure: str
     status: str
+    outcome: str
+    closed_at: datetime | None
+    categories: list[str]
+    steps_done: list[str]
+    workflow: Workflow
     anonymity: str
     meeting: str
     received_at: datetime
@@ -127,6 +276,10 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
     case = await access_case(ctx, case_id)
     organisation_id = UUID(str(case["organisation"]))
     sealer = await sealing.sealer(ctx, organisation_id)
+    organisation = await access_organisation(ctx, organisation_id)
+    category_rows = await scoped(CaseCategory.select(CaseCategory.code), CaseCategory, ctx).where(
+        CaseCategory.case == case_id
+    )
     report = (
         await scoped(CaseReport.select(CaseReport.answers, CaseReport.identity), CaseReport, ctx)
         .where(CaseReport.case == case_id)
@@ -151,8 +304,16 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
     return CaseView(
         id=case_id,
         organisation_id=organisation_id,
+        organisation_name=organisation["name"],
+        reference=case["reference"],
+        channel=case["channel"],
         procedure=case["procedure"],
         status=case["status"],
+        outcome=case["outcome"],
+        closed_at=case["closed_at"],
+        categories=sorted(row["code"] for row in category_rows),
+        steps_done=parse_steps(case["steps"]),
+        workflow=workflow(case["procedure"]),
         anonymity=case["anonymity"],
         meeting=case["meeting"],
         received_at=case["received_at"],

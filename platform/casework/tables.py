@@ -80,7 +80,7 @@ class Case(Table, tablename="case_file"):
     # Casework: a pseudonymous reference (the only name of a case outside it), the workflow
     # step, the outcome (required to close), the legal clocks, links and holds.
     reference = Varchar(length=24, default="")
-    step = Varchar(length=40, default="")
+    steps = Varchar(length=400, default="")  # the workflow steps done, comma-separated codes
     outcome = Varchar(length=40, default="")
     acknowledgement_exception = Varchar(length=32, default="")
     feedback_at = Timestamptz(null=True, default=None)

@@ -71,7 +71,13 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
-    from casework import case_routes, intake_routes, mailbox_routes, question_routes
+    from casework import (
+        case_routes,
+        intake_routes,
+        mailbox_routes,
+        question_routes,
+        workflow_routes,
+    )
     from casework.reporter_pages import LinkNotLive, not_live_page
     from tenants import (
         assignment_routes,
@@ -108,6 +114,7 @@ def create_app(
             *intake_routes.ROUTES,
             *mailbox_routes.ROUTES,
             *case_routes.ROUTES,
+            *workflow_routes.ROUTES,
             *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"

@@ -11,7 +11,9 @@ from uuid import UUID
 from markupsafe import Markup
 
 from casework.choices import Anonymity
+from casework.workflows import WORKFLOWS
 from klankbord.tenancy import Role, staff_context
+from tenants.choices import Procedure
 from tests.support.template_case import Case
 
 EXIT = "https://www.google.com/"
@@ -324,31 +326,87 @@ CASES: list[Case] = [
         id="cases-list",
         template="cases/list.html",
         context={
-            "cases": [
-                SimpleNamespace(
-                    id=UUID(int=61),
-                    organisation_name="Zorggroep De Linde & Partners",
-                    procedure="integrity",
-                    status="received",
-                    received_at=RECEIVED,
-                    acknowledgement_due=RECEIVED + timedelta(days=7),
-                )
-            ],
-            "page_number": 1,
+            "caseload": SimpleNamespace(
+                rows=[
+                    SimpleNamespace(
+                        id=UUID(int=61),
+                        reference="2026-K7QM2X",
+                        organisation_name="Zorggroep De Linde & Partners",
+                        procedure="integrity",
+                        status="received",
+                        received_at=RECEIVED,
+                        next_due_at=RECEIVED + timedelta(days=7),
+                        unread=2,
+                    )
+                ],
+                next_cursor="d~2026-11-09T09:30:00+00:00~00000000-0000-0000-0000-00000000003d",
+                total=51,
+                due_soon=3,
+                overdue=1,
+                unread=2,
+                organisations=[(ORGANISATION_ID, "Zorggroep De Linde & Partners")],
+            ),
+            "query": SimpleNamespace(
+                organisation=ORGANISATION_ID,
+                procedure="integrity",
+                status="open",
+                due_soon=False,
+                unread=True,
+            ),
+            "procedures": ["unwanted_behaviour", "integrity", "rehabilitation"],
+            "statuses": ["open", "received", "in_progress", "closed", "all"],
+            "filters": f"organisation={ORGANISATION_ID}&procedure=integrity&unread=1",
         },
         path="/cases",
         principal=COUNSELLOR,
         titles={"nl": "Dossiers", "en": "Cases", "fr": "Dossiers"},
-        texts={"all": ["/cases/00000000-0000-0000-0000-00000000003d", "De Linde &amp; Partners"]},
+        texts={
+            "all": [
+                "/cases/00000000-0000-0000-0000-00000000003d",
+                "2026-K7QM2X",
+                "De Linde &amp; Partners",
+                "after=d~2026-11-09T09%3A30%3A00%2B00%3A00~",
+            ],
+            "en": ["51 cases", "3 cases due within 3 days", "2 unread"],
+        },
     ),
     Case(
         id="cases-list-empty",
         template="cases/list.html",
-        context={"cases": [], "page_number": 1},
+        context={
+            "caseload": SimpleNamespace(
+                rows=[], next_cursor="", total=0, due_soon=0, overdue=0, unread=0, organisations=[]
+            ),
+            "query": SimpleNamespace(
+                organisation=None, procedure="", status="open", due_soon=False, unread=False
+            ),
+            "procedures": ["unwanted_behaviour", "integrity", "rehabilitation"],
+            "statuses": ["open", "received", "in_progress", "closed", "all"],
+            "filters": "",
+        },
         path="/cases",
         principal=COUNSELLOR,
         titles={"nl": "Dossiers", "en": "Cases", "fr": "Dossiers"},
-        texts={"en": ["No cases yet."]},
+        texts={"en": ["No cases match."]},
+    ),
+    Case(
+        id="cases-new-errors",
+        template="cases/new.html",
+        context={
+            "organisations": [(ORGANISATION_ID, "Zorggroep De Linde & Partners")],
+            "procedures": ["unwanted_behaviour", "integrity", "rehabilitation"],
+            "channels": ["phone", "walk_in"],
+            "values": {"summary": "Called about a colleague.", "channel": "phone"},
+            "errors": {"organisation": "organisation_required"},
+        },
+        path="/cases/new",
+        principal=COUNSELLOR,
+        status_code=422,
+        titles={"nl": None, "en": "Error: Open a case", "fr": None},
+        texts={
+            "all": ["Called about a colleague.", "_csrf_token"],
+            "en": ["Choose an organisation."],
+        },
     ),
     Case(
         id="case",
@@ -357,8 +415,16 @@ CASES: list[Case] = [
             "case": SimpleNamespace(
                 id=UUID(int=61),
                 organisation_id=ORGANISATION_ID,
+                organisation_name="Zorggroep De Linde & Partners",
+                reference="2026-K7QM2X",
+                channel="online",
                 procedure="integrity",
                 status="received",
+                outcome="",
+                closed_at=None,
+                categories=["fraud"],
+                steps_done=["acknowledged"],
+                workflow=WORKFLOWS[Procedure.INTEGRITY],
                 anonymity="anonymous",
                 meeting="phone",
                 received_at=RECEIVED,
@@ -376,8 +442,20 @@ CASES: list[Case] = [
         principal=COUNSELLOR,
         titles={"nl": "Dossier", "en": "Case", "fr": "Dossier"},
         texts={
-            "all": ["Fraud.", "Since March.", "_csrf_token", "invoices-march.pdf"],
-            "en": ["Send to the reporter", "Your message is in the reporter"],
+            "all": [
+                "Fraud.",
+                "Since March.",
+                "_csrf_token",
+                "invoices-march.pdf",
+                "2026-K7QM2X",
+                'value="fraud" checked',
+            ],
+            "en": [
+                "Send to the reporter",
+                "Your message is in the reporter",
+                "Mark as done",
+                "Close the case",
+            ],
         },
     ),
 ]

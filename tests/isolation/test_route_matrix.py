@@ -120,6 +120,7 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/platform/bureaus/new": _bureau_names,  # the form lists the bureaus (operator only)
     "/bureau/dashboard": _organisation_names,  # every organisation of the bureau
     "/cases": _organisation_names,  # a counsellor's cases name their organisation
+    "/cases/new": _organisation_names,  # the organisations a counsellor may open a case in
     "/bureau/dashboard.csv": _organisation_names,
     "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
     "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name
@@ -138,6 +139,7 @@ PARAMETERLESS_WRITES: dict[tuple[str, str], str] = {
     ("POST", "/bureau/single-sign-on"): "test_sso_settings_foreign_admin_cannot_read_or_change",
     ("POST", "/organisations/new"): "test_organisation_new_other_roles_refused",
     ("POST", "/platform/bureaus/new"): "test_new_bureau_only_operator_may",
+    ("POST", "/cases/new"): "test_open_case_in_foreign_organisation_not_found",
     ("POST", "/bureau/procedure-texts"): (
         "test_procedure_template_admin_of_other_bureau_cannot_see_or_change"
     ),

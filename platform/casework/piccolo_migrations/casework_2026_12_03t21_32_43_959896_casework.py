@@ -828,12 +828,12 @@ async def forwards():
     manager.add_column(
         table_class_name="Case",
         tablename="case_file",
-        column_name="step",
-        db_column_name="step",
+        column_name="steps",
+        db_column_name="steps",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 40,
+            "length": 400,
             "default": "",
             "null": False,
             "primary_key": False,
