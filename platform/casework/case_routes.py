@@ -15,9 +15,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from casework import attachments, cases, mailbox
+from casework import attachments, cases, consent, mailbox, time_entries
 from casework.mailbox_routes import FileStream, download_headers
 from casework.reporter_pages import MEGABYTE, body_limit, capped
+from casework.workflows import CONSENT_STEPS
 from klankbord import keys, uploads
 from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
@@ -184,11 +185,17 @@ async def _case_page(
     ctx = current_context(request)
     async with tenant_transaction(ctx):
         view = await cases.case_view(ctx, case_id)
+        time = await time_entries.case_time(ctx, case_id)
+        consents = await consent.consents(ctx, case_id)
     return page(
         request,
         "cases/case.html",
         status_code=status_code,
         case=view,
+        time=time,
+        consents=consents,
+        consent_steps=[step for step in view.workflow.steps if step in CONSENT_STEPS],
+        justifications=consent.JUSTIFICATIONS,
         values=values or {},
         errors=errors or {},
         notice=notice,

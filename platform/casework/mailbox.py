@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from casework import attachments, clocks, sealing
+from casework import attachments, clocks, consent, sealing
 from casework.choices import Author
 from casework.intake import counsellors, mail_gettext, notify_counsellors
 from casework.tables import Case, Message, ReporterSession
@@ -186,6 +186,7 @@ class MailboxView:
     messages: list[ThreadMessage]
     alert_on: bool
     unread: int
+    questions: list[Any]  # consent requests waiting for an answer, overrides told
 
 
 async def mailbox_view(session: Session) -> MailboxView:
@@ -196,6 +197,7 @@ async def mailbox_view(session: Session) -> MailboxView:
         sealer = await sealing.sealer(ctx, case["organisation"])
         rows = await scoped(Message.select(), Message, ctx).order_by(Message.created_at)
         files = await attachments.list_attachments(ctx, sealer, case_id=session.case_id)
+        questions = await consent.open_requests(ctx)
         unread = [
             row["id"] for row in rows if row["author"] == Author.COUNSELLOR and not row["read_at"]
         ]
@@ -225,6 +227,7 @@ async def mailbox_view(session: Session) -> MailboxView:
         messages=messages,
         alert_on=bool(case["alert_address"]),
         unread=len(unread),
+        questions=questions,
     )
 
 

@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 from litestar.response.base import ASGIResponse
 
-from casework import attachments, mailbox
+from casework import attachments, consent, mailbox
 from casework.form_tokens import check_mailbox_token, mailbox_token
 from casework.reporter_pages import (
     body_limit,
@@ -37,7 +37,7 @@ from klankbord.templating import request_language
 from tenants.intake_links import ReporterLink
 
 COOKIE = "klankbord_mailbox"
-NOTICES = frozenset({"sent", "alert_on", "alert_off"})
+NOTICES = frozenset({"sent", "alert_on", "alert_off", "answered"})
 
 
 class FileStream(Stream):
@@ -216,6 +216,30 @@ async def set_alert(request: Request[Any, Any, Any], token: FromPath[str]) -> An
     return _back(token, request_language(request), "alert_on" if wanted else "alert_off")
 
 
+@post(
+    "/r/{token:str}/mailbox/consent/{consent_id:uuid}",
+    name="reporter_mailbox_consent",
+    include_in_schema=False,
+)
+async def answer_consent(
+    request: Request[Any, Any, Any], token: FromPath[str], consent_id: FromPath[UUID]
+) -> Any:
+    """The reporter's yes or no to a step the counsellor asked about."""
+    link = await live_link(token)
+    session = await _session(request, link)
+    if session is None:
+        return _sign_in_page(request, link, error="signed_out", status_code=401)
+    form = await request.form()
+    _check_token(request, session, form.get("form_token"))
+    answer = form.get("answer")
+    if answer not in ("yes", "no"):
+        return await _mailbox_page(request, session, errors={"answer": "answer_required"})
+    await consent.answer(
+        app_settings(request), session.ctx, consent_id=consent_id, yes=answer == "yes"
+    )
+    return _back(token, request_language(request), "answered")
+
+
 @post("/r/{token:str}/mailbox/sign-out", name="reporter_mailbox_sign_out", include_in_schema=False)
 async def sign_out(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     link = await live_link(token)
@@ -269,4 +293,12 @@ def download_headers(item: attachments.Download) -> dict[str, str]:
     return headers
 
 
-ROUTES: list[Any] = [mailbox_page, sign_in, send_message, set_alert, sign_out, download]
+ROUTES: list[Any] = [
+    mailbox_page,
+    sign_in,
+    send_message,
+    set_alert,
+    answer_consent,
+    sign_out,
+    download,
+]

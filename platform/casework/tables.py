@@ -40,6 +40,7 @@ __all__ = [
     "CaseCategory",
     "CaseReport",
     "ClockSettings",
+    "Consent",
     "IntakeQuestion",
     "Message",
     "ReporterSession",
@@ -232,6 +233,32 @@ class ClockSettings(Table, tablename="clock_settings"):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(
+    organisation="organisation", bureau="bureau", reporter=ReporterAccess.CASE, case="case"
+)
+class Consent(Table, tablename="case_consent"):
+    """The reporter's consent to one outward step (REQUIREMENTS §4): asked in the mailbox and
+    answered there, or recorded by the counsellor after a conversation (`conversation_on`,
+    `method`). An override without consent (`status` "overridden") carries a justification
+    code, a sealed explanation, and whether telling the reporter would endanger the
+    investigation."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    step = Varchar(length=40)
+    status = Varchar(length=16)  # requested, given, refused, overridden
+    method = Varchar(length=16)  # mailbox, conversation, override
+    staff_user = ForeignKey(StaffUser, null=True, default=None)
+    conversation_on = Date(null=True, default=None)
+    justification = Varchar(length=32, default="")
+    explanation = Text(null=True, default=None, secret=True)
+    reporter_told = Boolean(default=True)
+    asked_at = Timestamptz(default=TimestamptzNow())
+    answered_at = Timestamptz(null=True, default=None)
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -242,4 +269,5 @@ TABLES: tuple[type[Table], ...] = (
     CaseCategory,
     TimeEntry,
     ClockSettings,
+    Consent,
 )

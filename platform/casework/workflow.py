@@ -3,8 +3,9 @@ and opening a case for a phone call or a walk-in.
 
 Every verb finds the case through `cases.access_case` (a counsellor of its organisation, else
 not-found), checks the procedure's rules (`casework.workflows`), and writes an audit event with
-codes only. An outward step cannot be marked here without consent (`CONSENT_STEPS`), so neither
-the pages nor the API can record one.
+codes only. An outward step (`CONSENT_STEPS`) is marked only after the reporter's consent or a
+justified override (`casework.consent`), so neither the pages nor the API can record one
+otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from casework import cases, sealing
+from casework import cases, consent, sealing
 from casework.choices import Anonymity, CaseStatus, Channel
 from casework.tables import Case, CaseCategory, CaseReport
 from casework.workflows import CONSENT_STEPS, parse_steps, workflow
@@ -83,7 +84,7 @@ async def mark_step(ctx: TenantContext, *, case_id: UUID, step: str) -> None:
         steps = workflow(str(case["procedure"])).steps
         if step not in steps:
             raise Invalid(code="step_unknown", fields={"step": "step_unknown"})
-        if step in CONSENT_STEPS:
+        if step in CONSENT_STEPS and not await consent.may_take_step(ctx, case_id, step):
             raise Conflict(code="consent_required")
         done = parse_steps(str(case["steps"]))
         if step in done:

@@ -22,7 +22,12 @@ from klankbord.templating import page
 from klankbord.tenancy import Role, tenant_transaction
 from tenants.choices import Procedure
 
-CONFLICT_FIELDS = {"consent_required": "step", "step_done": "step", "case_closed": "form"}
+CONFLICT_FIELDS = {
+    "consent_required": "step",
+    "step_done": "step",
+    "case_closed": "form",
+    "consent_pending": "consent",
+}
 
 
 async def _back_or_errors(

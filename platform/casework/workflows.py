@@ -3,9 +3,8 @@ codes that statistics count (REQUIREMENTS §1, §6). Pure data and rules; no dat
 
 Steps are a checklist in the procedure's order: a counsellor marks what was done (a case
 may skip steps). Steps that go outside the counselling relationship (talking to the
-manager, a complaint, forwarding to an authority) need the reporter's consent; until the
-consent ladder exists they cannot be marked, so nothing outward can ever be recorded as done
-without it (`CONSENT_STEPS`).
+manager, a complaint, forwarding to an authority) need the reporter's consent or a justified
+override (`casework.consent`), checked whenever one is marked (`CONSENT_STEPS`).
 """
 
 from __future__ import annotations

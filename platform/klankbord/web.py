@@ -73,9 +73,12 @@ def create_app(
 
     from casework import (
         case_routes,
+        consent_routes,
         intake_routes,
         mailbox_routes,
         question_routes,
+        register_routes,
+        time_routes,
         workflow_routes,
     )
     from casework.reporter_pages import LinkNotLive, not_live_page
@@ -115,6 +118,9 @@ def create_app(
             *mailbox_routes.ROUTES,
             *case_routes.ROUTES,
             *workflow_routes.ROUTES,
+            *consent_routes.ROUTES,
+            *time_routes.ROUTES,
+            *register_routes.ROUTES,
             *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"

@@ -76,6 +76,10 @@ MAILBOX = SimpleNamespace(
         ),
     ],
     alert_on=True,
+    questions=[
+        SimpleNamespace(id=UUID(int=71), step="informal_steps", status="requested"),
+        SimpleNamespace(id=UUID(int=72), step="formal_complaint", status="overridden"),
+    ],
 )
 FORM = {
     "link": LINK,
@@ -269,7 +273,13 @@ CASES: list[Case] = [
         titles={"nl": "Je berichtenbox", "en": "Your mailbox", "fr": "Votre messagerie sécurisée"},
         texts={
             "all": ["Since March.", "invoices-march.pdf", f"{PATH}/mailbox/files/", "a" * 64],
-            "en": ["Your message has been sent.", "Questions for you", "Close your mailbox"],
+            "en": [
+                "Your message has been sent.",
+                "Questions for you",
+                "Close your mailbox",
+                "talking to your manager or others",
+                "without your consent",
+            ],
         },
         absent=NO_STAFF_FORM,
     ),
@@ -437,6 +447,19 @@ CASES: list[Case] = [
             "values": {},
             "errors": {},
             "notice": "sent",
+            "time": SimpleNamespace(entries=[], total_minutes=0),
+            "consents": [
+                SimpleNamespace(
+                    step="forwarded_to_authority",
+                    status="given",
+                    method="conversation",
+                    conversation_on=RECEIVED.date(),
+                    justification="",
+                    asked_at=RECEIVED,
+                )
+            ],
+            "consent_steps": ["forwarded_to_authority"],
+            "justifications": ["legal_duty", "conflict_of_duties"],
         },
         path="/cases/00000000-0000-0000-0000-00000000003d",
         principal=COUNSELLOR,

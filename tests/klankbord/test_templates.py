@@ -26,7 +26,11 @@ from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import make_environment, page
 from klankbord.tenancy import Role, staff_context
 from tenants.choices import Country, MembershipRole, Procedure
-from tests.casework import template_cases_questions, template_cases_reporter
+from tests.casework import (
+    template_cases_questions,
+    template_cases_reporter,
+    template_cases_time,
+)
 from tests.support.template_case import Case
 from tests.tenants import (
     template_cases_counsellors,
@@ -857,6 +861,7 @@ CASES += [
     *template_cases_counsellors.CASES,
     *template_cases_questions.CASES,
     *template_cases_reporter.CASES,
+    *template_cases_time.CASES,
     *template_cases_logo.CASES,
     *template_cases_dashboard.CASES,
     *template_cases_offboarding.CASES,

@@ -42,6 +42,7 @@ class World:
     case_ids: dict[str, UUID] = field(default_factory=dict)  # organisation key -> a case
     attachment_ids: dict[str, UUID] = field(default_factory=dict)  # a file of that case
     question_ids: dict[str, UUID] = field(default_factory=dict)  # an own intake question
+    time_entry_ids: dict[str, UUID] = field(default_factory=dict)  # 30 minutes on that case
 
     def bureau_of(self, organisation: str) -> UUID:
         return self.bureaus[organisation[0]]
@@ -124,6 +125,11 @@ async def build_world(settings: Settings | None = None) -> World:
             world.question_ids[key] = (
                 UUID(int=0xA1) if key == "A1" else await _question(settings, world, key)
             )
+        # No time entries: tests of time start from none (the matrix uses ids that do not
+        # exist; tests/casework/test_time_entries.py covers a foreign entry under an own case).
+        world.time_entry_ids.update(
+            {key: UUID(int=0xE0 + n) for n, key in enumerate(ORGANISATIONS)}
+        )
         # The counsellors' notices of the world's reports: tests of the outbox start empty.
         await MailOutbox.delete(force=True)
     return world
