@@ -261,6 +261,8 @@ class CaseView:
     categories: list[str]
     steps_done: list[str]
     workflow: Workflow
+    legal_hold: bool
+    linked: tuple[UUID, str] | None  # the linked case: id and reference
     anonymity: str
     meeting: str
     received_at: datetime
@@ -277,6 +279,14 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
     organisation_id = UUID(str(case["organisation"]))
     sealer = await sealing.sealer(ctx, organisation_id)
     organisation = await access_organisation(ctx, organisation_id)
+    linked = None
+    if case["linked_case"]:
+        other = (
+            await scoped(Case.select(Case.id, Case.reference), Case, ctx)
+            .where(Case.id == case["linked_case"])
+            .first()
+        )
+        linked = (UUID(str(other["id"])), other["reference"]) if other else None
     category_rows = await scoped(CaseCategory.select(CaseCategory.code), CaseCategory, ctx).where(
         CaseCategory.case == case_id
     )
@@ -314,6 +324,8 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
         categories=sorted(row["code"] for row in category_rows),
         steps_done=parse_steps(case["steps"]),
         workflow=workflow(case["procedure"]),
+        legal_hold=bool(case["legal_hold"]),
+        linked=linked,
         anonymity=case["anonymity"],
         meeting=case["meeting"],
         received_at=case["received_at"],

@@ -215,3 +215,34 @@ async def open_case(
             detail={"procedure": procedure, "channel": channel},
         )
     return case_id
+
+
+async def link_case(ctx: TenantContext, *, case_id: UUID, reference: str) -> UUID:
+    """Link the case to an earlier one of the same organisation, found by its reference (a
+    reporter who lost the code and reported again; a rehabilitation after a closed case)."""
+    wanted = reference.strip().upper()
+    async with tenant_transaction(ctx):
+        case = await cases.access_case(ctx, case_id)
+        other = (
+            await scoped(Case.select(Case.id), Case, ctx)
+            .where(
+                (Case.organisation == case["organisation"])
+                & (Case.reference == wanted)
+                & (Case.id != case_id)
+            )
+            .first()
+        )
+        if other is None:
+            raise Invalid(code="reference_unknown", fields={"reference": "reference_unknown"})
+        other_id = UUID(str(other["id"]))
+        await scoped(Case.update({Case.linked_case: other_id}), Case, ctx).where(Case.id == case_id)
+        await _record(ctx, case, "case.linked", linked_case=str(other_id))
+    return other_id
+
+
+async def set_legal_hold(ctx: TenantContext, *, case_id: UUID, on: bool) -> None:
+    """A legal hold keeps the case from any deletion until it is lifted."""
+    async with tenant_transaction(ctx):
+        case = await cases.access_case(ctx, case_id)
+        await scoped(Case.update({Case.legal_hold: on}), Case, ctx).where(Case.id == case_id)
+        await _record(ctx, case, "case.legal_hold", on=on)

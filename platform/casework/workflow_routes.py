@@ -97,6 +97,30 @@ class WorkflowPages(Controller):
             request, case_id, workflow.reopen_case(ctx, case_id=case_id), "workflow"
         )
 
+    @post("/{case_id:uuid}/link", name="case_link")
+    async def link(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
+    ) -> Redirect | Template:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        reference = form_text(await request.form(), "reference", 40)
+        return await _back_or_errors(
+            request, case_id, workflow.link_case(ctx, case_id=case_id, reference=reference), "links"
+        )
+
+    @post("/{case_id:uuid}/legal-hold", name="case_legal_hold")
+    async def legal_hold(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
+    ) -> Redirect | Template:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        on = form_text(await request.form(), "hold", 5) == "on"
+        return await _back_or_errors(
+            request, case_id, workflow.set_legal_hold(ctx, case_id=case_id, on=on), "links"
+        )
+
     @get("/new", name="case_new")
     async def new_page(self, request: Request[Any, Any, Any]) -> Template:
         return await _new_page(request, values={}, errors={})

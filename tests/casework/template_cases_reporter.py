@@ -435,6 +435,8 @@ CASES: list[Case] = [
                 categories=["fraud"],
                 steps_done=["acknowledged"],
                 workflow=WORKFLOWS[Procedure.INTEGRITY],
+                legal_hold=True,
+                linked=(UUID(int=62), "2025-ABCDEF"),
                 anonymity="anonymous",
                 meeting="phone",
                 received_at=RECEIVED,

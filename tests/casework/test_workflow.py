@@ -142,3 +142,34 @@ async def test_workflow_forms_over_http(world, sign_in):
     assert closed.status_code == 303
     shown = await client.get(page, headers={"accept-language": "en"})
     assert "Reopen the case" in shown.text and "No follow-up" in shown.text
+
+
+async def test_link_case_by_reference_same_organisation_only(world, rollback):
+    ctx = world.ctx("counsellor_A1")
+    earlier = await workflow.open_case(
+        ctx,
+        organisation_id=world.organisations["A1"],
+        procedure="integrity",
+        channel="walk_in",
+        summary="Came by about the invoices.",
+    )
+    reference = (await row(earlier))["reference"]
+    linked = await workflow.link_case(
+        ctx, case_id=world.case_ids["A1"], reference=reference.lower()
+    )
+    assert linked == earlier and (await row(world.case_ids["A1"]))["linked_case"] == earlier
+    b1_reference = (await row(world.case_ids["B1"]))["reference"]
+    with pytest.raises(Invalid):  # another organisation's case is not found by reference
+        await workflow.link_case(ctx, case_id=world.case_ids["A1"], reference=b1_reference)
+
+
+async def test_legal_hold_on_and_off(world, rollback):
+    ctx = world.ctx("counsellor_A1")
+    await workflow.set_legal_hold(ctx, case_id=world.case_ids["A1"], on=True)
+    assert (await row(world.case_ids["A1"]))["legal_hold"] is True
+    await workflow.set_legal_hold(ctx, case_id=world.case_ids["A1"], on=False)
+    assert (await row(world.case_ids["A1"]))["legal_hold"] is False
+    with pytest.raises(NotFound):
+        await workflow.set_legal_hold(
+            world.ctx("counsellor_B1"), case_id=world.case_ids["A1"], on=True
+        )
