@@ -263,6 +263,7 @@ class CaseView:
     workflow: Workflow
     legal_hold: bool
     linked: tuple[UUID, str] | None  # the linked case: id and reference
+    clocks: Any  # acknowledgement.ClockView
     anonymity: str
     meeting: str
     received_at: datetime
@@ -271,6 +272,13 @@ class CaseView:
     has_identity: bool
     report_files: list[attachments.AttachmentView]
     thread: list[ThreadEntry]
+
+
+async def _clocks(ctx: TenantContext, case: dict[str, Any]) -> Any:
+    # Imported here: `acknowledgement` finds cases through this module.
+    from casework import acknowledgement
+
+    return await acknowledgement.case_clocks(ctx, case)
 
 
 async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
@@ -326,6 +334,7 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
         workflow=workflow(case["procedure"]),
         legal_hold=bool(case["legal_hold"]),
         linked=linked,
+        clocks=await _clocks(ctx, case),
         anonymity=case["anonymity"],
         meeting=case["meeting"],
         received_at=case["received_at"],

@@ -26,7 +26,7 @@ from uuid import UUID, uuid4
 
 from markupsafe import Markup
 
-from casework import attachments, clocks, sealing
+from casework import attachments, clock_settings, sealing
 from casework.cases import new_reference
 from casework.choices import Anonymity, Author, MeetingRequest
 from casework.tables import Case, CaseReport
@@ -189,6 +189,9 @@ async def _store(
         raise Invalid(code="counsellor_unknown", fields={"counsellor": "counsellor_unknown"})
     sealer = await sealing.sealer(ctx, organisation_id)
     now = datetime.now(UTC)
+    next_due = await clock_settings.first_due(
+        ctx, organisation_id=organisation_id, procedure=link.procedure, received_at=now
+    )
     await Case.insert(
         Case(
             id=case_id,
@@ -203,7 +206,7 @@ async def _store(
             received_at=now,
             reporter_active_at=now,
             reference=new_reference(now),
-            next_due_at=clocks.deadlines(now, None).acknowledgement_due,
+            next_due_at=next_due,
             receipt_lookup=issued.lookup_key,
             receipt_verifier=issued.verifier,
             submission=key,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from casework import attachments, clocks, consent, sealing
+from casework import attachments, clock_settings, clocks, consent, sealing
 from casework.choices import Author
 from casework.intake import counsellors, mail_gettext, notify_counsellors
 from casework.tables import Case, Message, ReporterSession
@@ -198,6 +198,7 @@ async def mailbox_view(session: Session) -> MailboxView:
         rows = await scoped(Message.select(), Message, ctx).order_by(Message.created_at)
         files = await attachments.list_attachments(ctx, sealer, case_id=session.case_id)
         questions = await consent.open_requests(ctx)
+        rules, country = await clock_settings.organisation_rules(ctx, case["organisation"])
         unread = [
             row["id"] for row in rows if row["author"] == Author.COUNSELLOR and not row["read_at"]
         ]
@@ -222,7 +223,7 @@ async def mailbox_view(session: Session) -> MailboxView:
         status=case["status"],
         procedure=case["procedure"],
         received_at=case["received_at"],
-        deadlines=clocks.deadlines(case["received_at"], case["acknowledged_at"]),
+        deadlines=clocks.deadlines(case["received_at"], case["acknowledged_at"], rules, country),
         report_files=by_message.get(None, []),
         messages=messages,
         alert_on=bool(case["alert_address"]),

@@ -215,7 +215,7 @@ class TimeEntry(Table, tablename="time_entry"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-@tenant_owned(organisation="organisation", bureau="bureau")
+@tenant_owned(organisation="organisation", bureau="bureau", reporter=ReporterAccess.READ)
 class ClockSettings(Table, tablename="clock_settings"):
     """An organisation's legal and practice clocks, when it differs from the defaults
     (`casework.clocks`). `holidays`: comma-separated ISO dates that are no working day."""

@@ -14,7 +14,7 @@ import secrets
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from casework import cases, consent, sealing
+from casework import cases, clock_settings, consent, sealing
 from casework.choices import Anonymity, CaseStatus, Channel
 from casework.tables import Case, CaseCategory, CaseReport
 from casework.workflows import CONSENT_STEPS, parse_steps, workflow
@@ -172,8 +172,13 @@ async def open_case(
             )
         check_may_write(ctx, bureau_id=organisation["bureau"], organisation_id=organisation_id)
         sealer = await sealing.sealer(ctx, organisation_id)
-        from casework import clocks
-
+        next_due = await clock_settings.first_due(
+            ctx,
+            organisation_id=organisation_id,
+            procedure=procedure,
+            received_at=moment,
+            channel=channel,
+        )
         await Case.insert(
             Case(
                 id=case_id,
@@ -191,7 +196,7 @@ async def open_case(
                 receipt_verifier="none",
                 submission=f"none:{case_id}",
                 reference=cases.new_reference(moment),
-                next_due_at=clocks.deadlines(moment, None).feedback_due,
+                next_due_at=next_due,
             )
         )
         await CaseReport.insert(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -49,10 +50,26 @@ async def _sign_in_purge(settings: Settings) -> str:
     return f"{summary}, {await ratelimit.purge()} attempt counters"
 
 
+REMINDERS_EVERY = 300.0  # seconds; each run writes an audit event (its system context)
+_reminders_ran_at: list[float] = []  # this process's last run (the development ticker)
+
+
+async def _reminders(settings: Settings) -> str:
+    from casework import reminders
+
+    now = time.monotonic()
+    if _reminders_ran_at and now - _reminders_ran_at[-1] < REMINDERS_EVERY:
+        return "not due yet"
+    _reminders_ran_at[:] = [now]
+    summary = await reminders.run(settings)
+    return f"{summary.cases} cases checked, {summary.mails} reminders queued"
+
+
 JOBS: Mapping[str, Job] = {
     "mail": _mail,
     "mail_purge": _mail_purge,
     "sign_in_purge": _sign_in_purge,
+    "reminders": _reminders,
 }
 
 

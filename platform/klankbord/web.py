@@ -73,6 +73,7 @@ def create_app(
 
     from casework import (
         case_routes,
+        clock_routes,
         consent_routes,
         intake_routes,
         mailbox_routes,
@@ -119,6 +120,7 @@ def create_app(
             *case_routes.ROUTES,
             *workflow_routes.ROUTES,
             *consent_routes.ROUTES,
+            *clock_routes.ROUTES,
             *time_routes.ROUTES,
             *register_routes.ROUTES,
             *question_routes.ROUTES,

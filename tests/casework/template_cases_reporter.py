@@ -14,6 +14,7 @@ from casework.choices import Anonymity
 from casework.workflows import WORKFLOWS
 from klankbord.tenancy import Role, staff_context
 from tenants.choices import Procedure
+from tests.casework.template_cases_clocks import CLOCKS
 from tests.support.template_case import Case
 
 EXIT = "https://www.google.com/"
@@ -437,6 +438,7 @@ CASES: list[Case] = [
                 workflow=WORKFLOWS[Procedure.INTEGRITY],
                 legal_hold=True,
                 linked=(UUID(int=62), "2025-ABCDEF"),
+                clocks=CLOCKS,
                 anonymity="anonymous",
                 meeting="phone",
                 received_at=RECEIVED,

@@ -122,9 +122,7 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/bureau/dashboard": _organisation_names,  # every organisation of the bureau
     "/cases": _organisation_names,  # a counsellor's cases name their organisation
     "/cases/new": _organisation_names,  # the organisations a counsellor may open a case in
-    # A counsellor's own time entries (the world has none: only the leak check applies here;
-    # tests/casework/test_time_entries.py shows entries and their organisations).
-    "/time": lambda world, role: [],
+    "/time": _organisation_names,  # a counsellor's own time entries, by organisation
     "/bureau/dashboard.csv": _organisation_names,
     "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
     "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name

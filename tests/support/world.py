@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID
 
-from casework import attachments, intake, question_admin
+from casework import attachments, intake, question_admin, time_entries
 from casework.choices import Anonymity
 from casework.tables import Attachment, IntakeQuestion
 from klankbord import i18n, keys
@@ -125,11 +126,15 @@ async def build_world(settings: Settings | None = None) -> World:
             world.question_ids[key] = (
                 UUID(int=0xA1) if key == "A1" else await _question(settings, world, key)
             )
-        # No time entries: tests of time start from none (the matrix uses ids that do not
-        # exist; tests/casework/test_time_entries.py covers a foreign entry under an own case).
-        world.time_entry_ids.update(
-            {key: UUID(int=0xE0 + n) for n, key in enumerate(ORGANISATIONS)}
-        )
+        for key in ORGANISATIONS:
+            # Half an hour a day before (tests that add entries today start from none).
+            world.time_entry_ids[key] = await time_entries.add_time_entry(
+                world.ctx(f"counsellor_{key}"),
+                case_id=world.case_ids[key],
+                minutes=30,
+                activity="conversation",
+                spent_on=time_entries.local_today() - timedelta(days=1),
+            )
         # The counsellors' notices of the world's reports: tests of the outbox start empty.
         await MailOutbox.delete(force=True)
     return world

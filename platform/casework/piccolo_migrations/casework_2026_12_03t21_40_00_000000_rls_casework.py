@@ -1,6 +1,9 @@
 """Row-level security and indexes for the casework tables of categories, time entries and
 clock settings: rows of one organisation (the tenant rule); a reporter sees none of them.
 
+A reporter context reads its organisation's clock settings (the deadlines it is shown and
+the first one set at intake).
+
 Indexes: a case reference is unique within its organisation; a category once per case; the
 caseload walks (organisation, next_due_at, id) for its keyset pagination.
 """
@@ -27,6 +30,8 @@ INDEXES = [
     "CREATE UNIQUE INDEX case_category_once ON case_category (\"case\", code)",
     "CREATE INDEX case_file_caseload ON case_file (organisation, next_due_at, id)",
     "CREATE INDEX time_entry_organisation_spent ON time_entry (organisation, spent_on)",
+    # The reminders job looks across every organisation for open cases that are due.
+    "CREATE INDEX case_file_next_due ON case_file (next_due_at) WHERE status <> 'closed'",
 ]
 INDEX_NAMES = [statement.split(" ON ")[0].split()[-1] for statement in INDEXES]
 
@@ -40,6 +45,11 @@ def rls_statements() -> list[str]:
             f"CREATE POLICY tenant_isolation ON {table}"
             f" USING ({ORGANISATION_ROWS}) WITH CHECK ({ORGANISATION_ROWS})",
         ]
+    sql.append(
+        "CREATE POLICY reporter_read ON clock_settings FOR SELECT USING ("
+        "klankbord_scope() = 'reporter' AND bureau = klankbord_bureau_id()"
+        " AND organisation = ANY(klankbord_organisation_ids()))"
+    )
     return sql
 
 
