@@ -23,7 +23,7 @@ from klankbord import keys, uploads
 from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid, PermissionDenied
-from klankbord.forms import see_other
+from klankbord.forms import form_text, see_other
 from klankbord.security import CHECKED_IN_HANDLER, CSRF_COOKIE, CSRF_FIELD, Csrf
 from klankbord.storage import blob_store
 from klankbord.templating import page
@@ -131,6 +131,21 @@ class CasePages(Controller):
             )
         return see_other(f"/cases/{case_id}?done=sent#thread")
 
+    @post("/{case_id:uuid}/identity", name="case_identity")
+    async def identity(self, request: Request[Any, Any, Any], case_id: FromPath[UUID]) -> Template:
+        """The reporter's contact details, shown once on this response (never on the normal
+        page), after a reason is chosen; the view is audited."""
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        reason = form_text(await request.form(), "reason", 40)
+        try:
+            async with tenant_transaction(ctx):
+                shown = await cases.show_identity(ctx, case_id=case_id, reason=reason)
+        except Invalid as invalid:
+            return await _case_page(request, case_id, errors=invalid.fields, status_code=422)
+        return await _case_page(request, case_id, identity=shown)
+
     @get("/{case_id:uuid}/files/{attachment_id:uuid}", name="case_file")
     async def download(
         self,
@@ -181,6 +196,7 @@ async def _case_page(
     errors: dict[str, str] | None = None,
     notice: str = "",
     status_code: int = 200,
+    identity: dict[str, str] | None = None,
 ) -> Template:
     ctx = current_context(request)
     async with tenant_transaction(ctx):
@@ -196,6 +212,8 @@ async def _case_page(
         consents=consents,
         consent_steps=[step for step in view.workflow.steps if step in CONSENT_STEPS],
         justifications=consent.JUSTIFICATIONS,
+        identity=identity,
+        identity_reasons=cases.IDENTITY_REASONS,
         values=values or {},
         errors=errors or {},
         notice=notice,

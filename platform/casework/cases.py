@@ -353,3 +353,35 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
             for row in messages
         ],
     )
+
+
+IDENTITY_REASONS = ("contact_reporter", "plan_meeting", "legal_duty", "handover")
+
+
+async def show_identity(ctx: TenantContext, *, case_id: UUID, reason: str) -> dict[str, str]:
+    """The reporter's contact details, for a stated reason; every view is audited (who, when,
+    why — the reason as a code, never the details)."""
+    from klankbord import audit
+    from klankbord.errors import Invalid
+
+    if reason not in IDENTITY_REASONS:
+        raise Invalid(code="reason_required", fields={"identity_reason": "reason_required"})
+    case = await access_case(ctx, case_id)
+    report = (
+        await scoped(CaseReport.select(CaseReport.identity), CaseReport, ctx)
+        .where(CaseReport.case == case_id)
+        .first()
+    )
+    if report is None or not report["identity"]:
+        raise NotFound()
+    sealer = await sealing.sealer(ctx, UUID(str(case["organisation"])))
+    identity: dict[str, str] = sealer.open_json("report.identity", case_id, report["identity"])
+    await audit.record(
+        ctx,
+        action="case.identity_viewed",
+        organisation_id=UUID(str(case["organisation"])),
+        subject_type="case",
+        subject_id=case_id,
+        detail={"reason": reason},
+    )
+    return identity

@@ -117,3 +117,50 @@ async def test_case_file_of_sibling_case_in_same_organisation_not_found(world, s
     counsellor = await sign_in("counsellor_A1")
     response = await counsellor.get(f"/cases/{other['id']}/files/{world.attachment_ids['A1']}")
     assert response.status_code == 404
+
+
+async def test_identity_shown_for_a_reason_and_audited(world, sign_in, client):
+    from klankbord.tables import AuditEvent
+    from tests.casework.reporter_flow import send_report
+
+    await send_report(
+        client,
+        world.intake_links["A1"],
+        {
+            "q_default_wrongdoing": "Paid twice.",
+            "anonymity": "confidential",
+            "name": "Sam Voorbeeld",
+            "phone": "0612345678",
+        },
+    )
+    async with tenant_transaction(system_context("test")):
+        from casework.tables import Case
+
+        case = (
+            await Case.select(Case.id)
+            .where(Case.organisation == world.organisations["A1"])
+            .where(Case.id != world.case_ids["A1"])
+            .first()
+        )
+    counsellor = await sign_in("counsellor_A1")
+    page = f"/cases/{case['id']}"
+    shown_before = await counsellor.get(page)
+    assert "Sam Voorbeeld" not in shown_before.text
+    token = await csrf_token(counsellor, page)
+    refused = await counsellor.post(f"{page}/identity", data={"_csrf_token": token, "reason": ""})
+    assert refused.status_code == 422 and "Sam Voorbeeld" not in refused.text
+    shown = await counsellor.post(
+        f"{page}/identity", data={"_csrf_token": token, "reason": "plan_meeting"}
+    )
+    assert shown.status_code == 200 and "Sam Voorbeeld" in shown.text
+    async with tenant_transaction(system_context("test")):
+        events = await AuditEvent.select(AuditEvent.detail, AuditEvent.actor).where(
+            (AuditEvent.action == "case.identity_viewed")
+            & (AuditEvent.subject_id == str(case["id"]))
+        )
+    assert len(events) == 1 and "Sam" not in str(events[0]["detail"])
+    other = await sign_in("counsellor_A2")
+    foreign = await other.post(
+        f"{page}/identity", data={"_csrf_token": token, "reason": "plan_meeting"}
+    )
+    assert foreign.status_code == 404 and "Sam Voorbeeld" not in foreign.text
