@@ -15,7 +15,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from casework import attachments, cases, consent, mailbox, time_entries
+from casework import attachments, cases, consent, mailbox, notes, time_entries
 from casework.mailbox_routes import FileStream, download_headers
 from casework.reporter_pages import MEGABYTE, body_limit, capped
 from casework.workflows import CONSENT_STEPS
@@ -131,6 +131,20 @@ class CasePages(Controller):
             )
         return see_other(f"/cases/{case_id}?done=sent#thread")
 
+    @post("/{case_id:uuid}/notes", name="case_note")
+    async def add_note(self, request: Request[Any, Any, Any], case_id: FromPath[UUID]) -> Any:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        text = form_text(await request.form(), "note", notes.NOTE_MAX_CHARS + 1000)
+        try:
+            await notes.add_note(ctx, case_id=case_id, text=text)
+        except Invalid as invalid:
+            return await _case_page(
+                request, case_id, values={"note": text}, errors=invalid.fields, status_code=422
+            )
+        return see_other(f"/cases/{case_id}#notes")
+
     @post("/{case_id:uuid}/identity", name="case_identity")
     async def identity(self, request: Request[Any, Any, Any], case_id: FromPath[UUID]) -> Template:
         """The reporter's contact details, shown once on this response (never on the normal
@@ -203,6 +217,9 @@ async def _case_page(
         view = await cases.case_view(ctx, case_id)
         time = await time_entries.case_time(ctx, case_id)
         consents = await consent.consents(ctx, case_id)
+        row = await cases.access_case(ctx, case_id)
+        case_notes = await notes.case_notes(ctx, row)
+        history = await notes.timeline(ctx, row)
     return page(
         request,
         "cases/case.html",
@@ -214,6 +231,8 @@ async def _case_page(
         justifications=consent.JUSTIFICATIONS,
         identity=identity,
         identity_reasons=cases.IDENTITY_REASONS,
+        notes=case_notes,
+        timeline=history,
         values=values or {},
         errors=errors or {},
         notice=notice,

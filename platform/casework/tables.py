@@ -38,6 +38,7 @@ __all__ = [
     "Attachment",
     "Case",
     "CaseCategory",
+    "CaseNote",
     "CaseReport",
     "ClockSettings",
     "Consent",
@@ -259,6 +260,20 @@ class Consent(Table, tablename="case_consent"):
     answered_at = Timestamptz(null=True, default=None)
 
 
+@tenant_owned(organisation="organisation", bureau="bureau")
+class CaseNote(Table, tablename="case_note"):
+    """A counsellor's internal note on a case: private to the case's counsellors (never the
+    reporter, never the organisation), sealed like all case text."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    staff_user = ForeignKey(StaffUser, null=True, default=None)
+    body = Text(secret=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -270,4 +285,5 @@ TABLES: tuple[type[Table], ...] = (
     TimeEntry,
     ClockSettings,
     Consent,
+    CaseNote,
 )

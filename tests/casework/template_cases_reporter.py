@@ -466,6 +466,25 @@ CASES: list[Case] = [
             "justifications": ["legal_duty", "conflict_of_duties"],
             "identity": None,
             "identity_reasons": ["contact_reporter", "plan_meeting", "legal_duty", "handover"],
+            "notes": [
+                SimpleNamespace(
+                    id=UUID(int=81),
+                    author="Sanne de Vries",
+                    body="Reporter prefers calls after 17:00.",
+                    created_at=RECEIVED,
+                )
+            ],
+            "timeline": [
+                SimpleNamespace(
+                    occurred_at=RECEIVED, action="case.received", actor="reporter", detail={}
+                ),
+                SimpleNamespace(
+                    occurred_at=RECEIVED,
+                    action="case.step_done",
+                    actor="counsellor",
+                    detail={"step": "assessed"},
+                ),
+            ],
         },
         path="/cases/00000000-0000-0000-0000-00000000003d",
         principal=COUNSELLOR,
@@ -484,6 +503,8 @@ CASES: list[Case] = [
                 "Your message is in the reporter",
                 "Mark as done",
                 "Close the case",
+                "Internal notes",
+                "Step done: Report assessed",
             ],
         },
     ),

@@ -164,3 +164,24 @@ async def test_identity_shown_for_a_reason_and_audited(world, sign_in, client):
         f"{page}/identity", data={"_csrf_token": token, "reason": "plan_meeting"}
     )
     assert foreign.status_code == 404 and "Sam Voorbeeld" not in foreign.text
+
+
+async def test_note_private_and_timeline_without_content(world, sign_in, client):
+    counsellor = await sign_in("counsellor_A1")
+    page = f"/cases/{world.case_ids['A1']}"
+    token = await csrf_token(counsellor, page)
+    added = await counsellor.post(
+        f"{page}/notes", data={"_csrf_token": token, "note": "Reporter prefers calls after five."}
+    )
+    assert added.status_code == 303
+    shown = await counsellor.get(page, headers={"accept-language": "en"})
+    assert "Reporter prefers calls after five." in shown.text
+    assert "Report received through the intake link" in shown.text  # the timeline
+    assert "Internal note added" in shown.text
+    empty = await counsellor.post(f"{page}/notes", data={"_csrf_token": token, "note": " "})
+    assert empty.status_code == 422
+    async with tenant_transaction(system_context("test")):
+        from casework.tables import CaseNote
+
+        stored = await CaseNote.select(CaseNote.body).where(CaseNote.case == world.case_ids["A1"])
+    assert len(stored) == 1 and "after five" not in stored[0]["body"]  # sealed
