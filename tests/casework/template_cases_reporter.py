@@ -508,4 +508,26 @@ CASES: list[Case] = [
             ],
         },
     ),
+    Case(
+        id="handover",
+        template="cases/handover.html",
+        context={
+            "facts": SimpleNamespace(
+                departing={"id": UUID(int=91), "display_name": "Sanne de Vries"},
+                organisations=[{"name": "Zorggroep De Linde & Partners", "assignment": "primary"}],
+                open_cases=4,
+                successors=[{"id": UUID(int=92), "display_name": "Karim Benali"}],
+            ),
+            "reasons": ["leaving", "long_absence", "conflict_of_interest", "workload"],
+            "values": {},
+            "errors": {"reason": "reason_required"},
+        },
+        path="/bureau/counsellors/00000000-0000-0000-0000-00000000005b/handover",
+        principal=staff_context(
+            staff_user_id=UUID(int=93), bureau_id=UUID(int=94), bureau_admin=True
+        ),
+        status_code=422,
+        titles={"nl": None, "en": "Error: Hand over cases", "fr": None},
+        texts={"all": ["Karim Benali", "_csrf_token"], "en": ["4 open cases move"]},
+    ),
 ]
