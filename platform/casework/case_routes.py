@@ -15,7 +15,15 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from casework import attachments, cases, consent, mailbox, notes, time_entries
+from casework import (
+    attachments,
+    cases,
+    consent,
+    mailbox,
+    notes,
+    referrals,
+    time_entries,
+)
 from casework.mailbox_routes import FileStream, download_headers
 from casework.reporter_pages import MEGABYTE, body_limit, capped
 from casework.workflows import CONSENT_STEPS
@@ -219,6 +227,7 @@ async def _case_page(
         consents = await consent.consents(ctx, case_id)
         row = await cases.access_case(ctx, case_id)
         case_notes = await notes.case_notes(ctx, row)
+        case_referrals = await referrals.case_referrals(ctx, row)
         history = await notes.timeline(ctx, row)
     return page(
         request,
@@ -232,6 +241,8 @@ async def _case_page(
         identity=identity,
         identity_reasons=cases.IDENTITY_REASONS,
         notes=case_notes,
+        referrals=case_referrals,
+        referral_actors=referrals.ACTORS,
         timeline=history,
         values=values or {},
         errors=errors or {},

@@ -44,6 +44,7 @@ __all__ = [
     "Consent",
     "IntakeQuestion",
     "Message",
+    "Referral",
     "ReporterSession",
     "TimeEntry",
 ]
@@ -274,6 +275,22 @@ class CaseNote(Table, tablename="case_note"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(organisation="organisation", bureau="bureau")
+class Referral(Table, tablename="case_referral"):
+    """A hand-off to a back-office actor (REQUIREMENTS §4), made only with the reporter's
+    consent: to whom (`actor` kind, `recipient` sealed) and what was shared (sealed)."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    actor = Varchar(length=32)
+    recipient = Text(secret=True)
+    shared = Text(secret=True)
+    staff_user = ForeignKey(StaffUser, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -286,4 +303,5 @@ TABLES: tuple[type[Table], ...] = (
     ClockSettings,
     Consent,
     CaseNote,
+    Referral,
 )

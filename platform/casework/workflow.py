@@ -84,6 +84,8 @@ async def mark_step(ctx: TenantContext, *, case_id: UUID, step: str) -> None:
         steps = workflow(str(case["procedure"])).steps
         if step not in steps:
             raise Invalid(code="step_unknown", fields={"step": "step_unknown"})
+        if step == "referral":  # only with its hand-off record (`casework.referrals`)
+            raise Conflict(code="referral_form")
         if step in CONSENT_STEPS and not await consent.may_take_step(ctx, case_id, step):
             raise Conflict(code="consent_required")
         done = parse_steps(str(case["steps"]))

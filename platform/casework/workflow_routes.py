@@ -12,7 +12,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from casework import cases, workflow
+from casework import cases, referrals, workflow
 from casework.case_routes import _case_page
 from casework.choices import Channel
 from klankbord.auth import current_context, requires
@@ -23,6 +23,7 @@ from klankbord.tenancy import Role, tenant_transaction
 from tenants.choices import Procedure
 
 CONFLICT_FIELDS = {
+    "referral_form": "step",
     "consent_required": "step",
     "step_done": "step",
     "case_closed": "form",
@@ -120,6 +121,23 @@ class WorkflowPages(Controller):
         return await _back_or_errors(
             request, case_id, workflow.set_legal_hold(ctx, case_id=case_id, on=on), "links"
         )
+
+    @post("/{case_id:uuid}/referrals", name="case_referral")
+    async def refer(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
+    ) -> Redirect | Template:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        form = await request.form()
+        verb = referrals.refer(
+            ctx,
+            case_id=case_id,
+            actor=form_text(form, "actor", 40),
+            recipient=form_text(form, "recipient", referrals.TEXT_MAX + 100),
+            shared=form_text(form, "shared", referrals.TEXT_MAX + 100),
+        )
+        return await _back_or_errors(request, case_id, verb, "referrals")
 
     @get("/new", name="case_new")
     async def new_page(self, request: Request[Any, Any, Any]) -> Template:

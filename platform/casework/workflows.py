@@ -27,6 +27,7 @@ WORKFLOWS: dict[Procedure, Workflow] = {
             "intake_conversation",
             "options_mapped",
             "informal_steps",
+            "referral",
             "formal_complaint",
             "closure",
             "aftercare",
@@ -53,6 +54,7 @@ WORKFLOWS: dict[Procedure, Workflow] = {
             "acknowledged",
             "duty_to_speak_explained",
             "assessed",
+            "referral",
             "forwarded_to_authority",
             "feedback_given",
             "closure",
@@ -84,7 +86,9 @@ WORKFLOWS: dict[Procedure, Workflow] = {
 }
 
 # Outward steps: never marked without the reporter's recorded consent (REQUIREMENTS §4).
-CONSENT_STEPS = frozenset({"informal_steps", "formal_complaint", "forwarded_to_authority"})
+CONSENT_STEPS = frozenset(
+    {"informal_steps", "referral", "formal_complaint", "forwarded_to_authority"}
+)
 
 
 def workflow(procedure: str) -> Workflow:

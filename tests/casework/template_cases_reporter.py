@@ -474,6 +474,16 @@ CASES: list[Case] = [
                     created_at=RECEIVED,
                 )
             ],
+            "referrals": [
+                SimpleNamespace(
+                    id=UUID(int=85),
+                    actor="integrity_coordinator",
+                    recipient="The integrity coordinator",
+                    shared="A summary without names.",
+                    created_at=RECEIVED,
+                )
+            ],
+            "referral_actors": ["prevention_adviser", "integrity_coordinator", "other"],
             "timeline": [
                 SimpleNamespace(
                     occurred_at=RECEIVED, action="case.received", actor="reporter", detail={}
