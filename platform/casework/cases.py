@@ -264,6 +264,7 @@ class CaseView:
     legal_hold: bool
     linked: tuple[UUID, str] | None  # the linked case: id and reference
     clocks: Any  # acknowledgement.ClockView
+    masks: list[Any]  # redaction.Mask: masked passages, for the form to lift them
     anonymity: str
     meeting: str
     received_at: datetime
@@ -309,6 +310,12 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
         .order_by(Message.created_at)
     )
     files = await attachments.list_attachments(ctx, sealer, case_id=case_id)
+    from casework import redaction  # it reads cases through this module
+
+    case_masks = await redaction.masks(ctx, case)
+    answer_masks: dict[str, list[str]] = {}
+    for mask in case_masks:
+        answer_masks.setdefault(mask.target, []).append(mask.passage)
     unread = [
         row["id"] for row in messages if row["author"] == Author.REPORTER and not row["read_at"]
     ]
@@ -339,14 +346,28 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
         meeting=case["meeting"],
         received_at=case["received_at"],
         deadlines=clocks.deadlines(case["received_at"], case["acknowledged_at"]),
-        answers=sealer.open_json("report.answers", case_id, report["answers"]) if report else [],
+        answers=[
+            {
+                **item,
+                "answer": redaction.masked(
+                    str(item.get("answer", "")), answer_masks.get(f"answer:{item.get('key')}", [])
+                ),
+            }
+            for item in (
+                sealer.open_json("report.answers", case_id, report["answers"]) if report else []
+            )
+        ],
+        masks=case_masks,
         has_identity=bool(report and report["identity"]),
         report_files=by_message.get(None, []),
         thread=[
             ThreadEntry(
                 id=UUID(str(row["id"])),
                 author=row["author"],
-                body=sealer.open("message.body", UUID(str(row["id"])), row["body"]),
+                body=redaction.masked(
+                    sealer.open("message.body", UUID(str(row["id"])), row["body"]),
+                    answer_masks.get(f"message:{row['id']}", []),
+                ),
                 created_at=row["created_at"],
                 files=by_message.get(UUID(str(row["id"])), []),
             )

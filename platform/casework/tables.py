@@ -44,6 +44,7 @@ __all__ = [
     "Consent",
     "IntakeQuestion",
     "Message",
+    "Redaction",
     "Referral",
     "ReporterSession",
     "TimeEntry",
@@ -291,6 +292,23 @@ class Referral(Table, tablename="case_referral"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(organisation="organisation", bureau="bureau")
+class Redaction(Table, tablename="case_redaction"):
+    """A masked passage (non-destructive): shown as masked on the case page and in exports,
+    the original kept; lifting the mask removes the row. `target` is "answer:<key>" or
+    "message:<id>"; the passage is sealed. A destroyed passage leaves no row: the text itself
+    is re-sealed without it."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(Case, index=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    target = Varchar(length=80)
+    passage = Text(secret=True)
+    staff_user = ForeignKey(StaffUser, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -304,4 +322,5 @@ TABLES: tuple[type[Table], ...] = (
     Consent,
     CaseNote,
     Referral,
+    Redaction,
 )

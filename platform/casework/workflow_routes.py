@@ -12,7 +12,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from casework import cases, referrals, workflow
+from casework import cases, redaction, referrals, workflow
 from casework.case_routes import _case_page
 from casework.choices import Channel
 from klankbord.auth import current_context, requires
@@ -138,6 +138,31 @@ class WorkflowPages(Controller):
             shared=form_text(form, "shared", referrals.TEXT_MAX + 100),
         )
         return await _back_or_errors(request, case_id, verb, "referrals")
+
+    @post("/{case_id:uuid}/redactions", name="case_redact")
+    async def redact(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
+    ) -> Redirect | Template:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        form = await request.form()
+        verb = redaction.redact(
+            ctx,
+            case_id=case_id,
+            target=form_text(form, "target", 80),
+            passage=form_text(form, "passage", redaction.PASSAGE_MAX + 100),
+            destroy=form_text(form, "mode", 20) == "destroy",
+        )
+        return await _back_or_errors(request, case_id, verb, "redaction")
+
+    @post("/{case_id:uuid}/redactions/{redaction_id:uuid}/lift", name="case_unmask")
+    async def unmask(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID], redaction_id: FromPath[UUID]
+    ) -> Redirect | Template:
+        ctx = current_context(request)
+        verb = redaction.unmask(ctx, case_id=case_id, redaction_id=redaction_id)
+        return await _back_or_errors(request, case_id, verb, "redaction")
 
     @get("/new", name="case_new")
     async def new_page(self, request: Request[Any, Any, Any]) -> Template:

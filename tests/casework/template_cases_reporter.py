@@ -439,6 +439,11 @@ CASES: list[Case] = [
                 legal_hold=True,
                 linked=(UUID(int=62), "2025-ABCDEF"),
                 clocks=CLOCKS,
+                masks=[
+                    SimpleNamespace(
+                        id=UUID(int=95), target="answer:default:wrongdoing", passage="Jan"
+                    )
+                ],
                 anonymity="anonymous",
                 meeting="phone",
                 received_at=RECEIVED,
