@@ -8,11 +8,12 @@ from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from casework import cases, redaction, referrals, workflow
+from casework import cases, redaction, referrals, subject_access, workflow
 from casework.case_routes import _case_page
 from casework.choices import Channel
 from klankbord.auth import current_context, requires
@@ -163,6 +164,25 @@ class WorkflowPages(Controller):
         ctx = current_context(request)
         verb = redaction.unmask(ctx, case_id=case_id, redaction_id=redaction_id)
         return await _back_or_errors(request, case_id, verb, "redaction")
+
+    @post("/{case_id:uuid}/subject-access", name="case_subject_access")
+    async def subject_access(
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
+    ) -> Response[str] | Template:
+        ctx = current_context(request)
+        async with tenant_transaction(ctx):
+            await cases.access_case(ctx, case_id)
+        name = form_text(await request.form(), "name", 300)
+        try:
+            text = await subject_access.export(ctx, case_id=case_id, name=name)
+        except Invalid as invalid:
+            return await _case_page(request, case_id, errors=invalid.fields, status_code=422)
+        return Response(
+            text,
+            status_code=200,
+            media_type=MediaType.TEXT,
+            headers={"content-disposition": 'attachment; filename="subject-access.txt"'},
+        )
 
     @get("/new", name="case_new")
     async def new_page(self, request: Request[Any, Any, Any]) -> Template:
