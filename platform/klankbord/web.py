@@ -72,6 +72,7 @@ def create_app(
             await database.close_engine(app_engine)
 
     from casework import (
+        case_api,
         case_routes,
         clock_routes,
         consent_routes,
@@ -119,6 +120,7 @@ def create_app(
             *intake_routes.ROUTES,
             *mailbox_routes.ROUTES,
             *case_routes.ROUTES,
+            *case_api.ROUTES,
             *workflow_routes.ROUTES,
             *consent_routes.ROUTES,
             *clock_routes.ROUTES,

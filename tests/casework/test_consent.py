@@ -178,3 +178,22 @@ async def test_consent_over_http_mailbox_answer(world, client, sign_in, test_dat
     async with tenant_transaction(system_context("test")):
         row = await Consent.select(Consent.status).where(Consent.case == new_case["id"]).first()
     assert row["status"] == "given"
+
+
+async def test_api_cannot_bypass_consent(world, sign_in):
+    from tests.support.forms import csrf_token as token_of
+
+    client = await sign_in("counsellor_A1")
+    token = await token_of(client, f"/cases/{world.case_ids['A1']}")
+    headers = {"x-csrftoken": token}
+    path = f"/api/v1/cases/{world.case_ids['A1']}/steps"
+    refused = await client.post(path, json={"step": STEP}, headers=headers)
+    assert refused.status_code == 409 and refused.json()["error"] == "consent_required"
+    done = await client.post(path, json={"step": "assessed"}, headers=headers)
+    assert done.status_code == 204
+    listed = await client.get("/api/v1/cases")
+    assert [row["id"] for row in listed.json()] == [str(world.case_ids["A1"])]
+    foreign = await client.post(
+        f"/api/v1/cases/{world.case_ids['B1']}/steps", json={"step": "assessed"}, headers=headers
+    )
+    assert foreign.status_code == 404

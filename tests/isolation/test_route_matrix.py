@@ -50,6 +50,9 @@ PARAMETER_IDS: dict[str, Callable[[World, str], UUID | str]] = {
     "attachment_id": lambda world, organisation: world.attachment_ids[organisation],
     "question_id": lambda world, organisation: world.question_ids[organisation],
     "entry_id": lambda world, organisation: world.time_entry_ids[organisation],
+    # The world masks nothing: ids that exist nowhere (a POST route has no positive control;
+    # tests/casework/test_redaction.py lifts a real mask).
+    "redaction_id": lambda world, organisation: UUID(int=0xF0 + ord(organisation[1])),
 }
 
 # Path parameters that are no tenant's ids but a fixed vocabulary: always this value, never
@@ -121,6 +124,7 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/platform/bureaus/new": _bureau_names,  # the form lists the bureaus (operator only)
     "/bureau/dashboard": _organisation_names,  # every organisation of the bureau
     "/cases": _organisation_names,  # a counsellor's cases name their organisation
+    "/api/v1/cases": _organisation_names,  # the caseload as JSON names the organisation
     "/cases/new": _organisation_names,  # the organisations a counsellor may open a case in
     "/time": _organisation_names,  # a counsellor's own time entries, by organisation
     "/bureau/dashboard.csv": _organisation_names,
@@ -153,7 +157,10 @@ HANDLER_DENIES: frozenset[tuple[str, str, str]] = frozenset()
 
 # (method, route) → the request body. State-changing handlers get an empty body unless listed:
 # when body validation would answer before the access check, give a valid body here.
-REQUEST_BODIES: dict[tuple[str, str], Callable[[World, str], Any]] = {}
+REQUEST_BODIES: dict[tuple[str, str], Callable[[World, str], Any]] = {
+    ("POST", "/api/v1/cases/{case_id:uuid}/steps"): lambda world, role: {"step": "assessed"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/close"): lambda world, role: {"outcome": "withdrawn"},
+}
 
 SKIPPED_METHODS = frozenset({"OPTIONS", "HEAD"})  # Litestar's own answers, no tenant data
 SAFE_METHODS = frozenset({"GET"})
