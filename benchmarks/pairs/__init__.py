@@ -5,7 +5,7 @@ HTTP pair, `insert.py` for an in-process one) and append it to `PAIRS`.
 """
 
 from benchmarks.harness import Pair
-from benchmarks.pairs import dashboard, insert, intake, list50, sqlite_engine
+from benchmarks.pairs import caseload, dashboard, insert, intake, list50, sqlite_engine
 
 PAIRS: tuple[Pair, ...] = (
     list50.PAIR,
@@ -13,4 +13,5 @@ PAIRS: tuple[Pair, ...] = (
     sqlite_engine.PAIR,
     *dashboard.PAIRS,
     *intake.PAIRS,
+    *caseload.PAIRS,
 )

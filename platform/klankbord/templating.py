@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel import Locale
+from babel.dates import (
+    DateTimePattern,
+    get_date_format,
+    get_datetime_format,
+    get_time_format,
+    parse_pattern,
+)
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request
 from litestar.enums import MediaType
@@ -37,9 +45,23 @@ def make_environment(settings: Settings) -> Environment:
 _LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
 
 
+@lru_cache(maxsize=8)
+def _medium_pattern(language: str) -> tuple[Locale, DateTimePattern]:
+    """Babel's "medium" date-and-time format of `language` as one parsed pattern: what
+    `babel.dates.format_datetime(…, "medium")` assembles and parses again on every call
+    (a list page formats 100 dates; this makes each about twice as cheap)."""
+    locale = Locale.parse(language)
+    outer = str(get_datetime_format("medium", locale=locale))
+    combined = outer.replace("{0}", get_time_format("medium", locale=locale).pattern).replace(
+        "{1}", get_date_format("medium", locale=locale).pattern
+    )
+    return locale, parse_pattern(combined)
+
+
 def _format_datetime(value: datetime, language: str = "nl") -> str:
     # Stored in UTC; shown in the time zone of the Netherlands and Belgium.
-    return format_datetime(value, "medium", tzinfo=_LOCAL_TIME, locale=language)
+    locale, pattern = _medium_pattern(language)
+    return str(pattern.apply(value.astimezone(_LOCAL_TIME), locale))
 
 
 REPORTER_PREFIX = "/r/"

@@ -445,3 +445,22 @@ async def test_rls_policies_match_tenant_filter(world, who):
             by_filter[table._meta.tablename] = {row["id"] for row in rows}
     assert by_policy == by_filter
     assert any(by_policy.values())  # not vacuous: every context sees something
+
+
+async def test_rls_policies_call_context_functions_once_per_query(superuser):
+    """Every policy wraps its context functions in a sub-select (an init plan, computed once
+    per query): a bare call would be evaluated for every row (casework migration
+    `rls_initplan`; policies added later must be written wrapped)."""
+    import re
+
+    rows = await superuser.fetch(
+        "SELECT tablename, policyname, coalesce(qual, '') || ' ' || coalesce(with_check, '')"
+        " AS text FROM pg_policies WHERE schemaname = current_schema()"
+    )
+    assert rows
+    bare = [
+        f"{row['tablename']}.{row['policyname']}"
+        for row in rows
+        if re.search(r"(?<!SELECT )\bklankbord_[a-z_]+\(\)", row["text"])
+    ]
+    assert not bare, bare

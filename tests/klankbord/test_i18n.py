@@ -266,3 +266,21 @@ def test_gettext_callables_in_app_environment_injected_script_escaped():
     assert "<script>" not in html
     assert "&#34;&gt;&lt;script&gt;" in html
     assert html.count("Hallo") == 3  # `{% trans %}` goes through the same escaping gettext
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_datetime_filter_same_as_babel_format_datetime(language):
+    """The template filter's cached pattern gives exactly what Babel's "medium" gives."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_datetime
+
+    from klankbord.templating import _format_datetime
+
+    zone = ZoneInfo("Europe/Amsterdam")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for step in range(0, 400 * 37, 37):  # across both daylight-saving changes
+        moment = start + timedelta(hours=step, minutes=step % 60)
+        expected = format_datetime(moment, "medium", tzinfo=zone, locale=language)
+        assert _format_datetime(moment, language) == expected
