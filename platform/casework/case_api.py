@@ -10,7 +10,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from casework import cases, workflow
 from klankbord.auth import current_context, requires
@@ -64,13 +64,13 @@ class CaseApi(Controller):
 
     @post("/{case_id:uuid}/steps", name="api_case_step", status_code=204)
     async def mark_step(
-        self, request: Request[Any, Any, Any], case_id: FromPath[UUID], data: StepIn
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID], data: JSONBody[StepIn]
     ) -> None:
         await workflow.mark_step(current_context(request), case_id=case_id, step=data.step)
 
     @post("/{case_id:uuid}/close", name="api_case_close", status_code=204)
     async def close(
-        self, request: Request[Any, Any, Any], case_id: FromPath[UUID], data: OutcomeIn
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID], data: JSONBody[OutcomeIn]
     ) -> None:
         await workflow.close_case(current_context(request), case_id=case_id, outcome=data.outcome)
 
