@@ -232,6 +232,10 @@ async def answer(settings: Settings, ctx: TenantContext, *, consent_id: UUID, ye
         ).where(Consent.id == consent_id)
         case = await scoped(Case.select(), Case, ctx).where(Case.id == row["case"]).first()
         assert case is not None
+        # An answer is the reporter's activity: no deletion within 7 days of it.
+        await scoped(Case.update({Case.reporter_active_at: datetime.now(UTC)}), Case, ctx).where(
+            Case.id == row["case"]
+        )
         await _record(ctx, case, "consent.answered", step=row["step"], given=yes)
         await notify_counsellors(
             settings,

@@ -65,11 +65,30 @@ async def _reminders(settings: Settings) -> str:
     return f"{summary.cases} cases checked, {summary.mails} reminders queued"
 
 
+RETENTION_EVERY = 3600.0  # seconds; a purge is due by the day, and each run writes an audit event
+_retention_ran_at: list[float] = []
+
+
+async def _retention(settings: Settings) -> str:
+    from casework import retention
+
+    now = time.monotonic()
+    if _retention_ran_at and now - _retention_ran_at[-1] < RETENTION_EVERY:
+        return "not due yet"
+    _retention_ran_at[:] = [now]
+    summary = await retention.run(settings)
+    return (
+        f"{summary.cases} cases checked, {summary.warnings} warnings queued,"
+        f" {summary.purged} purged, {summary.refused} kept, {summary.failed} failed"
+    )
+
+
 JOBS: Mapping[str, Job] = {
     "mail": _mail,
     "mail_purge": _mail_purge,
     "sign_in_purge": _sign_in_purge,
     "reminders": _reminders,
+    "retention": _retention,
 }
 
 

@@ -83,6 +83,17 @@ async def enqueue(
     ).on_conflict(target=MailOutbox.dedupe_key, action="DO NOTHING")
 
 
+async def queued_at(dedupe_keys: list[str]) -> dict[str, datetime]:
+    """When the mails with these dedupe keys were queued (sent or not, until
+    `purge_settled` removes them): for a job that must know a notice went out earlier."""
+    if not dedupe_keys:
+        return {}
+    rows = await MailOutbox.select(MailOutbox.dedupe_key, MailOutbox.created_at).where(
+        MailOutbox.dedupe_key.is_in(dedupe_keys)
+    )
+    return {row["dedupe_key"]: row["created_at"] for row in rows}
+
+
 async def deliver_pending(
     settings: Settings, *, now: datetime | None = None, limit: int = 50
 ) -> Delivery:

@@ -1,4 +1,5 @@
-"""An index of the reporter's unread messages per organisation, for the caseload's count."""
+"""Indexes for the caseload's unread count (the reporter's unread messages per organisation)
+and for the retention job (closed cases by closing date)."""
 
 from collections.abc import Awaitable, Callable
 
@@ -7,12 +8,14 @@ from piccolo.engine import engine_finder
 
 ID = "2026-12-03T22:31:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "index of unread reporter messages"
+DESCRIPTION = "indexes of unread reporter messages and closed cases"
 
 CREATE = (
     'CREATE INDEX case_message_unread ON case_message (organisation, "case")'
     " WHERE author = 'reporter' AND read_at IS NULL"
 )
+
+CLOSED = "CREATE INDEX case_file_closed ON case_file (closed_at, id) WHERE status = 'closed'"
 
 
 def _run(sql: str) -> Callable[[], Awaitable[None]]:
@@ -27,5 +30,7 @@ def _run(sql: str) -> Callable[[], Awaitable[None]]:
 async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="casework", description=DESCRIPTION)
     manager.add_raw(_run(CREATE))
+    manager.add_raw(_run(CLOSED))
     manager.add_raw_backwards(_run("DROP INDEX IF EXISTS case_message_unread"))
+    manager.add_raw_backwards(_run("DROP INDEX IF EXISTS case_file_closed"))
     return manager
