@@ -26,7 +26,10 @@ WORKFLOWS: dict[Procedure, Workflow] = {
         steps=(
             "intake_conversation",
             "options_mapped",
-            "informal_steps",
+            "talk_to_manager",
+            "talk_to_higher_manager",
+            "talk_to_board",
+            "share_summary",
             "referral",
             "formal_complaint",
             "closure",
@@ -54,6 +57,7 @@ WORKFLOWS: dict[Procedure, Workflow] = {
             "acknowledged",
             "duty_to_speak_explained",
             "assessed",
+            "share_summary",
             "referral",
             "forwarded_to_authority",
             "feedback_given",
@@ -86,8 +90,18 @@ WORKFLOWS: dict[Procedure, Workflow] = {
 }
 
 # Outward steps: never marked without the reporter's recorded consent (REQUIREMENTS §4).
+# The escalation ladder (manager → higher manager → board → complaint → external) and the
+# other outward steps: a referral, a summary shared with someone.
 CONSENT_STEPS = frozenset(
-    {"informal_steps", "referral", "formal_complaint", "forwarded_to_authority"}
+    {
+        "talk_to_manager",
+        "talk_to_higher_manager",
+        "talk_to_board",
+        "share_summary",
+        "referral",
+        "formal_complaint",
+        "forwarded_to_authority",
+    }
 )
 
 

@@ -78,7 +78,7 @@ MAILBOX = SimpleNamespace(
     ],
     alert_on=True,
     questions=[
-        SimpleNamespace(id=UUID(int=71), step="informal_steps", status="requested"),
+        SimpleNamespace(id=UUID(int=71), step="talk_to_manager", status="requested"),
         SimpleNamespace(id=UUID(int=72), step="formal_complaint", status="overridden"),
     ],
 )
@@ -278,7 +278,7 @@ CASES: list[Case] = [
                 "Your message has been sent.",
                 "Questions for you",
                 "Close your mailbox",
-                "talking to your manager or others",
+                "talking to your manager about what happened",
                 "without your consent",
             ],
         },

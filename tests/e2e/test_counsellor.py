@@ -271,7 +271,7 @@ def test_counsellor_works_a_report_from_caseload_to_reopening(
     ]
 
     # An outward step is refused until the reporter's consent is recorded.
-    outward = "Informal steps with the manager or others"
+    outward = "Conversation with the manager"
     consent_required = tr(
         "en",
         "This step goes outside the counselling conversation: "
@@ -284,13 +284,13 @@ def test_counsellor_works_a_report_from_caseload_to_reopening(
     assert consent_required in page.locator("section.workflow").inner_text()
     assert tr("en", "Done") not in _step(page, outward).inner_text()
 
-    page.locator("#consent-ask-step").select_option("informal_steps")
+    page.locator("#consent-ask-step").select_option("talk_to_manager")
     _submit(page, page.get_by_role("button", name=tr("en", "Ask for consent")))
     consent_list = page.locator("section.consent ul")
     assert tr("en", "Asked in the mailbox, no answer yet") in consent_list.inner_text()
     assert _submit(page, _step(page, outward).get_by_role("button")).status == 409
 
-    page.locator("#consent-record-step").select_option("informal_steps")
+    page.locator("#consent-record-step").select_option("talk_to_manager")
     page.locator("#answer-yes").check()
     page.locator("#conversation_on").fill(datetime.now(UTC).date().isoformat())
     _submit(page, page.get_by_role("button", name=tr("en", "Record the answer")))
@@ -469,7 +469,7 @@ def test_counsellor_pages_pass_axe(
         assert page.locator("#error-summary").is_visible()
 
         tab.goto(case)
-        step = page.locator("ol.steps > li form:has(input[value=informal_steps]) button")
+        step = page.locator("ol.steps > li form:has(input[value=talk_to_manager]) button")
         response = _submit(page, step)
         refused.append(f"{case}/steps")
         check("case page with a refused step", response, 409)
