@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 from casework import cases, sealing
 from casework.choices import CaseStatus
-from casework.intake import counsellors, mail_gettext, notify_counsellors
+from casework.intake import counsellors, notify_counsellors
 from casework.tables import Case, Consent
 from casework.workflows import CONSENT_STEPS, workflow
 from klankbord import audit, mail
@@ -269,7 +269,7 @@ async def _alert_reporter(
         return
     sealer = await sealing.sealer(ctx, case["organisation"])
     address = sealer.open("case.alert_address", case["id"], case["alert_address"])
-    _ = mail_gettext(settings, case["language"])
+    _ = mail.translator(settings, case["language"])
     body = "\n\n".join(
         [
             _("There is news for you. Open your mailbox with your receipt code."),
@@ -292,7 +292,7 @@ async def _notify_admins(
         & (StaffUser.active == True)  # noqa: E712
     )
     for admin in admins:
-        _ = mail_gettext(settings, admin["language"])
+        _ = mail.translator(settings, admin["language"])
         body = "\n\n".join(
             [
                 _(

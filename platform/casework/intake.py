@@ -29,8 +29,9 @@ from markupsafe import Markup
 from casework import attachments, clock_settings, sealing
 from casework.cases import new_reference
 from casework.choices import Anonymity, Author, MeetingRequest
+from casework.recipients import first_in_line
 from casework.tables import Case, CaseReport
-from klankbord import audit, i18n, mail
+from klankbord import audit, mail
 from klankbord.errors import Invalid
 from klankbord.markdown import render_markdown
 from klankbord.receipts import code_from_seed, issue_receipt_code
@@ -38,7 +39,7 @@ from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
 from klankbord.tenancy import TenantContext, check_may_write, scoped, tenant_transaction
 from tenants import procedure_texts
-from tenants.choices import AnonymityMode, Assignment, MembershipRole, Procedure
+from tenants.choices import AnonymityMode, MembershipRole, Procedure
 from tenants.intake_links import ReporterLink
 from tenants.tables import Membership
 
@@ -270,12 +271,8 @@ async def notify_counsellors(
     """Tell the case's counsellors that something came in, through the outbox, with no
     content: no organisation, no procedure, no words of the reporter; a link to sign in.
     To the chosen counsellor if any, else the primary ones (else every counsellor)."""
-    recipients = [row for row in staff if row["id"] == chosen]
-    if not recipients:
-        primary = [row for row in staff if row["assignment"] == Assignment.PRIMARY]
-        recipients = primary or staff
-    for row in recipients:
-        _ = mail_gettext(settings, row["language"])
+    for row in first_in_line(staff, chosen):
+        _ = mail.translator(settings, row["language"])
         if kind == "report":
             subject = _("New report in Klankbord")
             lead = _("A new report has come in for you in Klankbord.")
@@ -297,12 +294,7 @@ async def notify_counsellors(
             bureau=bureau_id,
             dedupe_key=f"{kind}:{case_id}:{row['id']}{dedupe}"[:128],
         )
-    return len(recipients)
-
-
-def mail_gettext(settings: Settings, language: str) -> Any:
-    catalog = i18n.translations(settings.frontend_dir / "locales", language)
-    return i18n.gettext_callables(catalog, autoescape=False)["gettext"]
+    return len(first_in_line(staff, chosen))
 
 
 # --- the receipt ------------------------------------------------------------------------------

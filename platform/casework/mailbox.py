@@ -23,7 +23,7 @@ from uuid import UUID, uuid4
 
 from casework import attachments, clock_settings, clocks, consent, sealing
 from casework.choices import Author
-from casework.intake import counsellors, mail_gettext, notify_counsellors
+from casework.intake import counsellors, notify_counsellors
 from casework.tables import Case, Message, ReporterSession
 from klankbord import audit, mail, receipts
 from klankbord.errors import DomainError, Invalid, NotFound
@@ -381,7 +381,7 @@ async def reply_to_reporter(
         )
         if case["alert_address"]:
             address = sealer.open("case.alert_address", case_id, case["alert_address"])
-            _ = mail_gettext(settings, case["language"])
+            _ = mail.translator(settings, case["language"])
             body_text = "\n\n".join(
                 [
                     _("There is news for you. Open your mailbox with your receipt code."),

@@ -36,13 +36,12 @@ from babel.dates import format_datetime
 from casework import clocks
 from casework.choices import CaseStatus
 from casework.clock_settings import FACT_COLUMNS, rules_from_row
-from casework.intake import mail_gettext
+from casework.recipients import Staff, first_in_line, load_staff
 from casework.tables import Case, ClockSettings
 from klankbord import mail
 from klankbord.settings import Settings
 from klankbord.tenancy import TenantContext, scoped, system_context, tenant_transaction
-from tenants.choices import Assignment, MembershipRole
-from tenants.tables import Membership, StaffUser
+from tenants.choices import Assignment
 
 log = logging.getLogger(__name__)
 
@@ -127,60 +126,25 @@ class _Page:
     """The rules and the people for one page of cases (three queries, whatever its size)."""
 
     rules: dict[UUID, clocks.ClockRules]
-    counsellors: dict[UUID, list[dict[str, Any]]]
-    admins: dict[UUID, list[dict[str, Any]]]
-    translators: dict[str, Callable[[str], str]]
+    staff: Staff
 
     @classmethod
     async def load(cls, ctx: TenantContext, rows: list[dict[str, Any]]) -> _Page:
         organisations = sorted({row["organisation"] for row in rows}, key=str)
-        bureaus = sorted({row["bureau"] for row in rows}, key=str)
         settings_rows = await scoped(ClockSettings.select(), ClockSettings, ctx).where(
             ClockSettings.organisation.is_in(organisations)
         )
-        members = await scoped(
-            Membership.select(
-                Membership.organisation,
-                Membership.staff_user.as_alias("id"),
-                Membership.staff_user.email.as_alias("email"),
-                Membership.staff_user.language.as_alias("language"),
-                Membership.assignment,
-            ),
-            Membership,
-            ctx,
-        ).where(
-            Membership.organisation.is_in(organisations)
-            & (Membership.role == MembershipRole.COUNSELLOR)
-            & (Membership.staff_user.active == True)  # noqa: E712
-        )
-        admins = await scoped(
-            StaffUser.select(StaffUser.id, StaffUser.email, StaffUser.language, StaffUser.bureau),
-            StaffUser,
-            ctx,
-        ).where(
-            StaffUser.bureau.is_in(bureaus)
-            & (StaffUser.is_bureau_admin == True)  # noqa: E712
-            & (StaffUser.active == True)  # noqa: E712
-        )
-        page = cls({}, {}, {}, {})
-        for row in settings_rows:
-            page.rules[UUID(str(row["organisation"]))] = rules_from_row(row)
-        for row in members:
-            page.counsellors.setdefault(UUID(str(row["organisation"])), []).append(row)
-        for row in admins:
-            page.admins.setdefault(UUID(str(row["bureau"])), []).append(row)
-        return page
+        rules = {UUID(str(row["organisation"])): rules_from_row(row) for row in settings_rows}
+        return cls(rules, await load_staff(ctx, rows))
 
     def recipients(self, row: dict[str, Any], level: int) -> list[dict[str, Any]]:
         if level >= 3:
-            return self.admins.get(UUID(str(row["bureau"])), [])
-        staff = self.counsellors.get(UUID(str(row["organisation"])), [])
-        chosen = [m for m in staff if row["counsellor"] and str(m["id"]) == str(row["counsellor"])]
-        primary = [m for m in staff if m["assignment"] == Assignment.PRIMARY]
-        first = chosen or primary or staff
+            return self.staff.admins_of(row)
+        counsellors = self.staff.counsellors_of(row)
+        first = first_in_line(counsellors, row["counsellor"])
         if level == 1:
             return first
-        substitutes = [m for m in staff if m["assignment"] == Assignment.SUBSTITUTE]
+        substitutes = [m for m in counsellors if m["assignment"] == Assignment.SUBSTITUTE]
         return first + [m for m in substitutes if m not in first]
 
     async def remind(
@@ -215,9 +179,7 @@ class _Page:
         person: dict[str, Any],
     ) -> None:
         language = person["language"] or "nl"
-        if language not in self.translators:
-            self.translators[language] = mail_gettext(settings, language)
-        _ = self.translators[language]
+        _ = self.staff.gettext(settings, language)
         reference = row["reference"] or str(row["id"])[:8]
         when = format_datetime(
             deadline.due, "medium", tzinfo=clocks.zone_for(row["country"]), locale=language

@@ -20,7 +20,6 @@ and one per purged case.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,16 +31,16 @@ from piccolo.table import Table
 
 from casework import clocks
 from casework.choices import Author, CaseStatus
-from casework.intake import mail_gettext
+from casework.recipients import Staff, first_in_line, load_staff
 from casework.tables import Attachment, Case, Message, ReporterSession
 from klankbord import audit, database, mail
 from klankbord.errors import Conflict
 from klankbord.settings import Settings
 from klankbord.storage import blob_key, blob_store
 from klankbord.tenancy import TenantContext, scoped, system_context, tenant_transaction
-from tenants.choices import Assignment, MembershipRole, Procedure
+from tenants.choices import Procedure
 from tenants.offboarding import deletion_order
-from tenants.tables import Membership, Organisation, StaffUser
+from tenants.tables import Organisation
 
 log = logging.getLogger(__name__)
 
@@ -247,52 +246,16 @@ class _People:
     primary counsellors, else every counsellor of the organisation, else the bureau admins
     (two queries, whatever the page's size)."""
 
-    counsellors: dict[str, list[dict[str, Any]]]
-    admins: dict[str, list[dict[str, Any]]]
-    translators: dict[str, Callable[[str], str]]
+    staff: Staff
 
     @classmethod
     async def load(cls, ctx: TenantContext, rows: list[dict[str, Any]]) -> _People:
-        people = cls({}, {}, {})
-        if not rows:
-            return people
-        organisations = sorted({row["organisation"] for row in rows}, key=str)
-        members = await scoped(
-            Membership.select(
-                Membership.organisation,
-                Membership.staff_user.as_alias("id"),
-                Membership.staff_user.email.as_alias("email"),
-                Membership.staff_user.language.as_alias("language"),
-                Membership.assignment,
-            ),
-            Membership,
-            ctx,
-        ).where(
-            Membership.organisation.is_in(organisations)
-            & (Membership.role == MembershipRole.COUNSELLOR)
-            & (Membership.staff_user.active == True)  # noqa: E712
-        )
-        admins = await scoped(
-            StaffUser.select(StaffUser.id, StaffUser.email, StaffUser.language, StaffUser.bureau),
-            StaffUser,
-            ctx,
-        ).where(
-            StaffUser.bureau.is_in(sorted({row["bureau"] for row in rows}, key=str))
-            & (StaffUser.is_bureau_admin == True)  # noqa: E712
-            & (StaffUser.active == True)  # noqa: E712
-        )
-        for member in members:
-            people.counsellors.setdefault(str(member["organisation"]), []).append(member)
-        for admin in admins:
-            people.admins.setdefault(str(admin["bureau"]), []).append(admin)
-        return people
+        return cls(await load_staff(ctx, rows))
 
     def recipients(self, row: dict[str, Any], when: datetime) -> list[tuple[str, dict[str, Any]]]:
         """Each person to warn, with the warning's dedupe key (per case, date and person)."""
-        staff = self.counsellors.get(str(row["organisation"]), [])
-        chosen = [m for m in staff if row["counsellor"] and str(m["id"]) == str(row["counsellor"])]
-        primary = [m for m in staff if m["assignment"] == Assignment.PRIMARY]
-        people = chosen or primary or staff or self.admins.get(str(row["bureau"]), [])
+        people = first_in_line(self.staff.counsellors_of(row), row["counsellor"])
+        people = people or self.staff.admins_of(row)
         return [(f"retention:{row['id']}:{when:%Y%m%d}:{p['id']}", p) for p in people]
 
     async def warn(
@@ -305,9 +268,7 @@ class _People:
     ) -> None:
         """Queue one warning: the reference, the date, a link; nothing of the case."""
         language = person["language"] or "nl"
-        if language not in self.translators:
-            self.translators[language] = mail_gettext(settings, language)
-        _ = self.translators[language]
+        _ = self.staff.gettext(settings, language)
         day = when.astimezone(clocks.zone_for(str(row["country"]))).date()
         values = {
             "reference": row["reference"] or str(row["id"])[:8],

@@ -23,6 +23,7 @@ import logging
 import smtplib
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -81,6 +82,14 @@ async def enqueue(
             bureau=bureau,
         )
     ).on_conflict(target=MailOutbox.dedupe_key, action="DO NOTHING")
+
+
+def translator(settings: Settings, language: str) -> Callable[..., str]:
+    """The plain-text `_` of a recipient's language (mail is not HTML: no escaping)."""
+    from klankbord import i18n
+
+    catalog = i18n.translations(settings.frontend_dir / "locales", language)
+    return i18n.gettext_callables(catalog, autoescape=False)["gettext"]
 
 
 async def queued_at(dedupe_keys: list[str]) -> dict[str, datetime]:

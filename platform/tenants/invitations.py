@@ -19,17 +19,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 from asyncpg.exceptions import UniqueViolationError
 
-from klankbord import audit, i18n, mail
+from klankbord import audit, mail
 from klankbord.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from klankbord.passwords import hash_password, password_problem
 from klankbord.secretbox import SecretBox
@@ -264,7 +262,7 @@ async def _send_invitation(
     language: str,
 ) -> None:
     token = await _new_link(staff_user_id, INVITATION, INVITATION_LIFETIME)
-    _ = _gettext(settings, language)
+    _ = mail.translator(settings, language)
     body = "\n\n".join(
         [
             _("Hello %(name)s,", name=display_name),
@@ -499,7 +497,7 @@ async def request_reset(box: SecretBox, settings: Settings, *, email: str, addre
             return
         token = await _new_link(user["id"], PASSWORD_RESET, RESET_LIFETIME)
         language = user["language"] if user["language"] in LANGUAGES else "nl"
-        _ = _gettext(settings, language)
+        _ = mail.translator(settings, language)
         body = "\n\n".join(
             [
                 _("Hello %(name)s,", name=user["display_name"]),
@@ -552,9 +550,3 @@ async def reset_password(
 
 
 # --- mail text ----------------------------------------------------------------------------
-
-
-def _gettext(settings: Settings, language: str) -> Callable[..., str]:
-    """The plain-text `_` of the recipient's language (mail is not HTML: no escaping)."""
-    catalog = i18n.translations(Path(settings.frontend_dir / "locales"), language)
-    return i18n.gettext_callables(catalog, autoescape=False)["gettext"]
