@@ -25,9 +25,9 @@ from casework import (
     time_entries,
 )
 from casework.mailbox_routes import FileStream, download_headers
-from casework.reporter_pages import MEGABYTE, body_limit, capped
+from casework.reporter_pages import MEGABYTE, read_multipart
 from casework.workflows import CONSENT_STEPS
-from klankbord import keys, uploads
+from klankbord import keys
 from klankbord.app_state import app_settings
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid, PermissionDenied
@@ -107,11 +107,7 @@ class CasePages(Controller):
         errors: dict[str, str] = {}
         body = ""
         try:
-            fields = await uploads.read_form(
-                capped(request.stream(), body_limit(settings)),
-                request.headers.get("content-type", ""),
-                stager.open_file,
-            )
+            fields = await read_multipart(request, settings, stager.open_file)
             form = {name: values[0] for name, values in fields.items() if values}
             csrf: Csrf = request.app.state.csrf
             if not csrf.valid_pair(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):

@@ -22,16 +22,15 @@ from casework.choices import Anonymity, MeetingRequest
 from casework.form_tokens import new_form_token, read_form_token
 from casework.reporter_pages import (
     LinkNotLive,
-    body_limit,
-    capped,
     check_origin,
     live_link,
     new_stager,
     not_live_page,
+    read_multipart,
     reporter_page,
     typed_text,
 )
-from klankbord import i18n, uploads
+from klankbord import i18n
 from klankbord.app_state import app_settings, secret_box
 from klankbord.errors import Invalid
 from klankbord.templating import request_language
@@ -177,11 +176,7 @@ async def submit_report(request: Request[Any, Any, Any], token: FromPath[str]) -
     language = request_language(request)
     stager = await new_stager(settings, link)
     try:
-        fields = await uploads.read_form(
-            capped(request.stream(), body_limit(settings)),
-            request.headers.get("content-type", ""),
-            stager.open_file,
-        )
+        fields = await read_multipart(request, settings, stager.open_file)
     except BaseException:
         await stager.discard()
         raise

@@ -22,14 +22,12 @@ from litestar.response.base import ASGIResponse
 from casework import attachments, consent, mailbox
 from casework.form_tokens import check_mailbox_token, mailbox_token
 from casework.reporter_pages import (
-    body_limit,
-    capped,
     check_origin,
     live_link,
     new_stager,
+    read_multipart,
     reporter_page,
 )
-from klankbord import uploads
 from klankbord.app_state import app_settings, secret_box
 from klankbord.errors import Invalid, PermissionDenied
 from klankbord.storage import blob_store
@@ -167,11 +165,7 @@ async def send_message(request: Request[Any, Any, Any], token: FromPath[str]) ->
     settings = app_settings(request)
     stager = await new_stager(settings, link)
     try:
-        fields = await uploads.read_form(
-            capped(request.stream(), body_limit(settings)),
-            request.headers.get("content-type", ""),
-            stager.open_file,
-        )
+        fields = await read_multipart(request, settings, stager.open_file)
         form = {name: values[0] for name, values in fields.items() if values}
         _check_token(request, session, form.get("form_token"))
         errors = dict(stager.errors)

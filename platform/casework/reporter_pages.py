@@ -80,15 +80,23 @@ class _Dropped:
         return None
 
 
+async def read_multipart(
+    request: Request[Any, Any, Any], settings: Settings, open_file: uploads.OpenFile
+) -> dict[str, list[str]]:
+    """A multipart form read as a stream (files to `open_file`), the body capped at
+    `body_limit`: the one way our upload forms are read."""
+    return await uploads.read_form(
+        capped(request.stream(), body_limit(settings)),
+        request.headers.get("content-type", ""),
+        open_file,
+    )
+
+
 async def typed_text(request: Request[Any, Any, Any], settings: Settings) -> list[str]:
     """The text a reporter typed into a multipart form (answers, a message), files dropped;
     what could not be read is given up quietly (the page says the text was not sent)."""
     try:
-        fields = await uploads.read_form(
-            capped(request.stream(), body_limit(settings)),
-            request.headers.get("content-type", ""),
-            lambda field, name, kind: _Dropped(),
-        )
+        fields = await read_multipart(request, settings, lambda field, name, kind: _Dropped())
     except Invalid:
         return []
     return [
