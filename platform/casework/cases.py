@@ -257,6 +257,7 @@ class CaseView:
     outcome: str
     closed_at: datetime | None
     categories: list[str]
+    reporter_role: str
     steps_done: list[str]
     workflow: Workflow
     legal_hold: bool
@@ -335,6 +336,7 @@ async def case_view(ctx: TenantContext, case_id: UUID) -> CaseView:
         outcome=case["outcome"],
         closed_at=case["closed_at"],
         categories=sorted(row["code"] for row in category_rows),
+        reporter_role=case["reporter_role"],
         steps_done=parse_steps(case["steps"]),
         workflow=workflow(case["procedure"]),
         legal_hold=bool(case["legal_hold"]),

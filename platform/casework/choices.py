@@ -29,6 +29,14 @@ class MeetingRequest(StrEnum):
     VIDEO = "video"
 
 
+class ReporterRole(StrEnum):
+    """Who came to the counsellor, as the counsellor records it for the annual report."""
+
+    NOT_RECORDED = ""
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+
+
 class Author(StrEnum):
     REPORTER = "reporter"
     COUNSELLOR = "counsellor"

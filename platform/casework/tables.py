@@ -30,11 +30,13 @@ from casework.choices import (
     Channel,
     MeetingRequest,
     QuestionKind,
+    ReporterRole,
 )
 from klankbord.tenancy import ReporterAccess, tenant_owned
 from tenants.tables import Bureau, IntakeLink, Organisation, Procedure, StaffUser
 
 __all__ = [
+    "AnnualReport",
     "Attachment",
     "Case",
     "CaseCategory",
@@ -86,6 +88,7 @@ class Case(Table, tablename="case_file"):
     reference = Varchar(length=24, default="")
     steps = Varchar(length=400, default="")  # the workflow steps done, comma-separated codes
     outcome = Varchar(length=40, default="")
+    reporter_role = Varchar(length=16, choices=ReporterRole, default=ReporterRole.NOT_RECORDED)
     acknowledgement_exception = Varchar(length=32, default="")
     feedback_at = Timestamptz(null=True, default=None)
     first_contact_at = Timestamptz(null=True, default=None)
@@ -309,6 +312,30 @@ class Redaction(Table, tablename="case_redaction"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(organisation="organisation", bureau="bureau")
+class AnnualReport(Table, tablename="annual_report"):
+    """An organisation's annual report for one year (one per organisation and year, a unique
+    index). Until it is final the figures are counted afresh whenever it is shown; `figures`
+    holds the published figures (JSON, small counts already suppressed) from the moment it
+    is final, so a final report never changes, also after cases are purged. The narrative and
+    the preventive activities are the counsellor's free text: sealed like case content."""
+
+    id = UUID(primary_key=True)
+    organisation = ForeignKey(Organisation, index=True)
+    bureau = ForeignKey(Bureau, index=True)
+    year = Integer()
+    status = Varchar(length=16, default="draft")  # annual_model.ReportStatus
+    k = Integer(default=3)  # small counts below k are suppressed
+    narrative = Text(default="", secret=True)
+    preventive = Text(default="", secret=True)
+    figures = Text(null=True, default=None)
+    submitted_at = Timestamptz(null=True, default=None)
+    finalised_at = Timestamptz(null=True, default=None)
+    finalised_by = ForeignKey(StaffUser, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     Case,
     CaseReport,
@@ -323,4 +350,5 @@ TABLES: tuple[type[Table], ...] = (
     CaseNote,
     Referral,
     Redaction,
+    AnnualReport,
 )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from casework import cases, clock_settings, consent, sealing
-from casework.choices import Anonymity, CaseStatus, Channel
+from casework.choices import Anonymity, CaseStatus, Channel, ReporterRole
 from casework.tables import Case, CaseCategory, CaseReport
 from casework.workflows import CONSENT_STEPS, parse_steps, workflow
 from klankbord import audit
@@ -45,14 +45,23 @@ def _open(case: dict[str, object]) -> None:
         raise Conflict(code="case_closed")
 
 
-async def set_categories(ctx: TenantContext, *, case_id: UUID, codes: list[str]) -> None:
-    """The case's categories, replacing the earlier ones (codes of its procedure only)."""
+async def set_categories(
+    ctx: TenantContext, *, case_id: UUID, codes: list[str], reporter_role: str | None = None
+) -> None:
+    """The case's categories, replacing the earlier ones (codes of its procedure only), and,
+    when given, the reporter's role: what the annual report counts the case under."""
     chosen = sorted(set(codes))
     async with tenant_transaction(ctx):
         case = await cases.access_case(ctx, case_id)
         allowed = workflow(str(case["procedure"])).categories
         if any(code not in allowed for code in chosen):
             raise Invalid(code="category_unknown", fields={"categories": "category_unknown"})
+        if reporter_role is not None:
+            if reporter_role not in set(ReporterRole):
+                raise Invalid(code="role_unknown", fields={"reporter_role": "role_unknown"})
+            await scoped(Case.update({Case.reporter_role: reporter_role}), Case, ctx).where(
+                Case.id == case_id
+            )
         await scoped(CaseCategory.delete(), CaseCategory, ctx).where(CaseCategory.case == case_id)
         if chosen:
             await CaseCategory.insert(
@@ -66,7 +75,10 @@ async def set_categories(ctx: TenantContext, *, case_id: UUID, codes: list[str])
                     for code in chosen
                 )
             )
-        await _record(ctx, case, "case.categories_set", categories=chosen)
+        detail: dict[str, object] = {"categories": chosen}
+        if reporter_role is not None:
+            detail["reporter_role"] = reporter_role
+        await _record(ctx, case, "case.categories_set", **detail)
 
 
 async def categories(ctx: TenantContext, case_id: UUID) -> list[str]:

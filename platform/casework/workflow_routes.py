@@ -59,10 +59,16 @@ class WorkflowPages(Controller):
             await cases.access_case(ctx, case_id)
         form = await request.form()
         codes = [value for value in form.getall("categories", []) if isinstance(value, str)]
+        role = form.get("reporter_role")
         return await _back_or_errors(
             request,
             case_id,
-            workflow.set_categories(ctx, case_id=case_id, codes=codes[:20]),
+            workflow.set_categories(
+                ctx,
+                case_id=case_id,
+                codes=codes[:20],
+                reporter_role=role if isinstance(role, str) else None,
+            ),
             "workflow",
         )
 

@@ -263,7 +263,7 @@ def test_counsellor_works_a_report_from_caseload_to_reopening(
     assert tr("en", "Done") in _step(page, "Intake conversation").locator(".tag").inner_text()
     page.locator("#category-bullying").check()
     page.locator("#category-intimidation").check()
-    _submit(page, page.get_by_role("button", name=tr("en", "Save categories")))
+    _submit(page, page.get_by_role("button", name=tr("en", "Save categories and role")))
     checked = page.locator("#categories input:checked")
     assert [checked.nth(i).get_attribute("value") for i in range(checked.count())] == [
         "bullying",
