@@ -77,6 +77,11 @@ class ReportView:
         )
 
 
+def may_write(ctx: TenantContext, organisation_id: UUID) -> bool:
+    """Whether `ctx` may start and write reports of the organisation (if it can see it)."""
+    return _is_staff(ctx, organisation_id)
+
+
 def _is_staff(ctx: TenantContext, organisation_id: UUID) -> bool:
     return (
         ctx.scope is Scope.SYSTEM
@@ -108,6 +113,19 @@ def check_year(year: int, *, today: date | None = None) -> int:
     if not FIRST_YEAR <= year <= (today or local_today()).year:
         raise Invalid(code="year_out_of_range", fields={"year": "year_out_of_range"})
     return year
+
+
+@dataclass(frozen=True)
+class ReportList:
+    organisation_name: str
+    reports: list[ReportSummary]
+
+
+async def report_list(ctx: TenantContext, organisation_id: UUID) -> ReportList:
+    """The organisation's name and its reports (see `list_reports`)."""
+    async with tenant_transaction(ctx):
+        organisation = await _organisation(ctx, organisation_id, write=False)
+        return ReportList(organisation["name"], await list_reports(ctx, organisation_id))
 
 
 async def list_reports(ctx: TenantContext, organisation_id: UUID) -> list[ReportSummary]:
@@ -336,23 +354,30 @@ async def record_export(
         )
 
 
-async def bureau_figures(ctx: TenantContext, *, year: int, k: int = DEFAULT_K) -> PublishedFigures:
+@dataclass(frozen=True)
+class BureauFigures:
+    bureau_name: str
+    figures: PublishedFigures
+
+
+async def bureau_figures(ctx: TenantContext, *, year: int, k: int = DEFAULT_K) -> BureauFigures:
     """All the bureau's organisations together, with a breakdown per sector, for the bureau's
     own year report: the bureau admin only. Counted live, suppressed like any report."""
     check_year(year)
     if not ctx.bureau_admin or ctx.bureau_id is None:
         raise PermissionDenied()
     async with tenant_transaction(ctx):
-        await access_bureau(ctx, ctx.bureau_id)
+        bureau = await access_bureau(ctx, ctx.bureau_id)
         current = await annual_figures.count_year(ctx, year=year, bureau_id=ctx.bureau_id)
         previous = await annual_figures.count_year(ctx, year=year - 1, bureau_id=ctx.bureau_id)
-    return annual_figures.publish(
+    figures = annual_figures.publish(
         current,
         year=year,
         k=k,
         tables=annual_figures.BUREAU_TABLES,
         previous=previous if previous.cases or previous.minutes else None,
     )
+    return BureauFigures(bureau_name=bureau["name"], figures=figures)
 
 
 def _now() -> datetime:

@@ -144,6 +144,12 @@ class Labels:
         """A word of the PDF exports by its key in `PDF_WORDS`, with its variables filled in."""
         return self.gettext(PDF_WORDS[key], **variables)
 
+    def report_status(self, status: str) -> str:
+        """A report's status; a final report carries no marker, so "Final" is said here."""
+        if status == "final":
+            return self.gettext("Final")
+        return self.word("draft" if status == "draft" else "review")
+
     def sector(self, code: str) -> str:
         return self.gettext(SECTORS.get(code, code))
 
@@ -168,7 +174,9 @@ class Labels:
 
     def small_legend(self, k: int) -> str:
         return self.gettext(
-            "< %(k)s: fewer than %(k)s, not shown so that no one can be recognised.", k=k
+            "%(small)s: fewer than %(k)s, not shown so that no one can be recognised.",
+            small=f"< {k}",
+            k=k,
         )
 
     def hidden_legend(self) -> str:

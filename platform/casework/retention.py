@@ -2,19 +2,24 @@
 
 `purge_date`: closure + the organisation's `retention_months_closed`, or for an integrity case
 closed as `no_follow_up` its `retention_months_no_follow_up`; None while open or on legal hold;
-never within `REPORTER_QUIET` of the reporter's latest activity (the date moves).
+never within `REPORTER_QUIET` of the reporter's latest activity (the date moves); while the
+annual report of the year the case came in is unfinished, not before the end of the next year
+(`retention_waits`). That date is fixed while the report holds the case, so the warning names
+it under one dedupe key; once the report is final the date is the retention date again: one
+new warning if that date had none, and the purge `WARNING` after it.
 
 `run` (the `retention` job) reads closed cases by `closed_at`, one range per distinct setting,
-so its cost grows with the cases that are due. It queues a content-free warning to the case's
-counsellors (dedupe key per case, date and person: once) and purges a due case only once that
-warning is `WARNING` old: a shortened setting or a stopped job delays a deletion, never skips
-the notice. `purge_case` is one transaction per case: the row is locked (`FOR UPDATE SKIP
-LOCKED` on PostgreSQL: a replica skips it, a legal hold being set waits), the rules are checked
-again, then the blobs go, then every row with a foreign key to the case (children first) and
-the case, with one `case.purged` audit event of ids and codes. Blobs before rows: a failure
-leaves a row whose file is gone, never a file without a row, and the next run finishes.
-Each system-context transaction writes a `system.context` audit event: one per run (the scan)
-and one per purged case.
+so its cost grows with the cases that are due (and one query for the annual reports that may
+hold them). It queues a content-free warning to the case's counsellors (dedupe key per case,
+date and person: once) and purges a due case only once that warning is `WARNING` old: a
+shortened setting or a stopped job delays a deletion, never skips the notice. `purge_case` is
+one transaction per case: the row is locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL: a replica
+skips it, a legal hold being set waits), the rules are checked again, then the blobs go, then
+every row with a foreign key to the case (children first) and the case, with one
+`case.purged` audit event of ids and codes. Blobs before rows: a failure leaves a row whose
+file is gone, never a file without a row, and the next run finishes. Each system-context
+transaction writes a `system.context` audit event: one per run (the scan) and one per purged
+case.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from babel.dates import format_date
 from piccolo.columns import Column
 from piccolo.table import Table
 
-from casework import clocks
+from casework import clocks, retention_waits
 from casework.choices import Author, CaseStatus
 from casework.recipients import Staff, first_in_line, load_staff
 from casework.tables import Attachment, Case, Message, ReporterSession
@@ -57,7 +62,8 @@ REASON = "retention"
 
 class PurgeRefused(Conflict):
     """The case may not be deleted now; `code` says why: `open`, `legal_hold`,
-    `reporter_active` (within `REPORTER_QUIET` of the reporter's activity) or `not_due`."""
+    `reporter_active` (within `REPORTER_QUIET` of the reporter's activity),
+    `annual_report_pending` (the annual report of its year is not final) or `not_due`."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ def _utc(moment: datetime) -> datetime:
 
 
 def purge_date(case_row: dict[str, Any], organisation_row: dict[str, Any]) -> datetime | None:
-    """When the case is deleted, by the rules; None while it is open or on legal hold."""
+    """When the case is deleted, by the rules; None while it is open or on legal hold. A row
+    marked `retention_waits.PENDING` is not due before its `retention_waits.wait_end`."""
     if (
         case_row["status"] != CaseStatus.CLOSED
         or not case_row["closed_at"]
@@ -92,6 +99,8 @@ def purge_date(case_row: dict[str, Any], organisation_row: dict[str, Any]) -> da
     active = case_row.get("reporter_active_at")
     if active is not None:
         when = max(when, _utc(active) + REPORTER_QUIET)
+    if case_row.get(retention_waits.PENDING):
+        when = max(when, retention_waits.wait_end(case_row))
     return when
 
 
@@ -104,6 +113,8 @@ def refusal(case_row: dict[str, Any], when: datetime | None, now: datetime) -> s
     active = case_row.get("reporter_active_at")
     if active is not None and now < _utc(active) + REPORTER_QUIET:
         return "reporter_active"
+    if retention_waits.holds(case_row, now):
+        return retention_waits.PENDING
     if when is None or now < when:
         return "not_due"
     return None
@@ -133,6 +144,7 @@ async def run(
     warnings = 0
     async with tenant_transaction(ctx):
         rows = await _candidates(ctx, now, batch, limit)
+        rows = await retention_waits.mark_pending(ctx, rows)
         people = await _People.load(ctx, rows)
         near = [(row, when) for row in rows if (when := purge_date(row, row)) is not None]
         near = [(row, when) for row, when in near if now >= when - WARNING]
@@ -224,6 +236,7 @@ _CASE_COLUMNS = (
     Case.status,
     Case.outcome,
     Case.closed_at,
+    Case.received_at,
     Case.legal_hold,
     Case.reporter_active_at,
     Case.reference,
@@ -301,7 +314,8 @@ async def purge_case(settings: Settings, case_id: UUID, *, now: datetime | None 
     """Delete the case, its rows and its files for good if the rules allow it at `now`:
     1 when purged, 0 when it is gone already (or another process holds it). `PurgeRefused`
     (nothing changed) when it is open, on legal hold, the reporter was active within
-    `REPORTER_QUIET`, or its date has not come."""
+    `REPORTER_QUIET`, the annual report of its year is not final (read here, so a report made
+    final since the scan counts), or its date has not come."""
     now = _utc(now or datetime.now(UTC))
     ctx = system_context(REASON)
     async with tenant_transaction(ctx):
@@ -313,6 +327,7 @@ async def purge_case(settings: Settings, case_id: UUID, *, now: datetime | None 
         if case is None:
             return 0
         case = {**case, "reporter_active_at": await _reporter_active_at(ctx, case)}
+        case[retention_waits.PENDING] = await retention_waits.report_pending(ctx, case)
         reason = refusal(case, purge_date(case, case), now)
         if reason is not None:
             raise PurgeRefused(code=reason)

@@ -72,6 +72,7 @@ def create_app(
             await database.close_engine(app_engine)
 
     from casework import (
+        annual_report_routes,
         case_api,
         case_routes,
         clock_routes,
@@ -127,6 +128,7 @@ def create_app(
             *handover_routes.ROUTES,
             *time_routes.ROUTES,
             *register_routes.ROUTES,
+            *annual_report_routes.ROUTES,
             *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"

@@ -435,6 +435,7 @@ CASES: list[Case] = [
                 closed_at=None,
                 categories=["fraud"],
                 steps_done=["acknowledged"],
+                reporter_role="manager",
                 workflow=WORKFLOWS[Procedure.INTEGRITY],
                 legal_hold=True,
                 linked=(UUID(int=62), "2025-ABCDEF"),

@@ -1,6 +1,8 @@
 """Retention: the purge date rules, the warning 14 days ahead (once), and the purge job:
 every row of the case in every case-owned table and its files gone, other cases untouched,
-legal hold and recent reporter activity refused, a content-free audit event, idempotence."""
+legal hold and recent reporter activity refused, a content-free audit event, idempotence;
+a case kept while its organisation's annual report of its year is unfinished, to the end of
+the next year at most."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from casework import retention
+from casework import retention, retention_waits
 from casework.tables import (
+    AnnualReport,
     Attachment,
     Case,
     CaseCategory,
@@ -32,6 +36,7 @@ from klankbord.storage import BlobNotFound, blob_key, blob_store
 from klankbord.tables import AuditEvent, MailOutbox
 from klankbord.tenancy import system_context, tenant_transaction
 from tests.casework.test_clocks_services import make_case
+from tests.support.queries import count_queries
 from tests.support.world import _case
 
 pytestmark = pytest.mark.usefixtures("rollback")
@@ -356,3 +361,154 @@ async def test_retention_scan_reads_only_cases_near_their_date(world):
         found = {row["id"] for row in await retention._candidates(ctx, NOW, 1, 100)}
     assert {due, no_follow_up} <= found
     assert not {recent, held, world.case_ids["A1"]} & found
+
+
+# --- the annual report's wait ---------------------------------------------------------------
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+RECEIVED = NOW - timedelta(days=55)  # closed 50 days ago: two months end in 9 to 12 days
+YEAR = RECEIVED.astimezone(AMSTERDAM).year
+WAIT_END = datetime(YEAR + 2, 1, 1, tzinfo=AMSTERDAM).astimezone(UTC)
+
+
+async def recent_case(world: Any, organisation: str = "A1", **fields: Any) -> UUID:
+    """An integrity case closed without follow-up (two months' retention), due within
+    `retention.WARNING` of now, received in `YEAR`."""
+    fields.setdefault("received_at", RECEIVED)
+    fields.setdefault("closed_at", NOW - timedelta(days=50))
+    fields.setdefault("reporter_active_at", NOW - timedelta(days=50))
+    return await make_case(world, organisation, status="closed", outcome="no_follow_up", **fields)
+
+
+async def annual_report(world: Any, organisation: str, year: int, status: str = "draft") -> UUID:
+    report_id = uuid4()
+    async with tenant_transaction(system_context("test")):
+        await AnnualReport.insert(
+            AnnualReport(
+                id=report_id,
+                organisation=world.organisations[organisation],
+                bureau=world.bureau_of(organisation),
+                year=year,
+                status=status,
+            )
+        )
+    return report_id
+
+
+async def set_report(report_id: UUID, status: str) -> None:
+    async with tenant_transaction(system_context("test")):
+        await AnnualReport.update({AnnualReport.status: status}).where(AnnualReport.id == report_id)
+
+
+def test_purge_date_annual_report_pending_not_before_end_of_next_year():
+    received = datetime(2025, 12, 31, 23, 30, tzinfo=UTC)  # 1 January 2026 in Amsterdam
+    case = row(procedure="integrity", outcome="no_follow_up", received_at=received)
+    pending = {**case, retention_waits.PENDING: True}
+    end = datetime(2027, 12, 31, 23, 0, tzinfo=UTC)  # 1 January 2028, local midnight
+    assert retention.purge_date(case, CLOSED) == datetime(2025, 3, 31, 9, 0, tzinfo=UTC)
+    assert retention.purge_date(pending, CLOSED) == end
+    later = {**CLOSED, "retention_months_no_follow_up": 48}
+    assert retention.purge_date(pending, later) == datetime(2029, 1, 31, 10, 0, tzinfo=UTC)
+
+
+def test_refusal_annual_report_pending_until_end_of_next_year():
+    pending = row(received_at=datetime(2025, 6, 1, tzinfo=UTC), **{retention_waits.PENDING: True})
+    due = datetime(2027, 1, 31, 10, 0, tzinfo=UTC)
+    end = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    assert retention.refusal(pending, due, end - timedelta(seconds=1)) == "annual_report_pending"
+    assert retention.refusal(pending, due, due) is None
+    assert retention.refusal({**pending, retention_waits.PENDING: False}, end, end) is None
+
+
+@pytest.mark.parametrize("status", ["draft", "review"])
+async def test_retention_unfinished_report_of_case_year_keeps_case_without_warning(
+    world, settings, status
+):
+    case_id = await recent_case(world)
+    await annual_report(world, "A1", YEAR, status)
+    first = await retention.run(settings, now=NOW)
+    second = await retention.run(settings, now=LATER)
+    assert (first.warnings, second.warnings, second.purged) == (0, 0, 0)
+    assert await warnings_for(case_id) == []
+    with pytest.raises(retention.PurgeRefused) as refused:
+        await retention.purge_case(settings, case_id, now=LATER)
+    assert refused.value.code == "annual_report_pending"
+    assert (await counts(case_id))["case_file"] == 1 and await purged_events(case_id) == []
+
+
+async def test_retention_report_made_final_case_warned_then_purged(world, settings):
+    case_id = await recent_case(world)
+    report_id = await annual_report(world, "A1", YEAR)
+    assert (await retention.run(settings, now=NOW)).warnings == 0
+    await set_report(report_id, "final")
+    warned = await retention.run(settings, now=NOW)
+    again = await retention.run(settings, now=NOW + timedelta(hours=1))
+    assert (warned.warnings, again.warnings, warned.purged) == (1, 0, 0)
+    assert (await retention.run(settings, now=LATER)).purged == 1
+    assert (await counts(case_id))["case_file"] == 0
+
+
+async def test_retention_report_final_between_scan_and_purge_seen(world, settings):
+    case_id = await recent_case(world)
+    report_id = await annual_report(world, "A1", YEAR)
+    with pytest.raises(retention.PurgeRefused):
+        await retention.purge_case(settings, case_id, now=LATER)
+    await set_report(report_id, "final")
+    assert await retention.purge_case(settings, case_id, now=LATER) == 1
+
+
+async def test_retention_case_year_without_report_purged(world, settings):
+    case_id = await recent_case(world)
+    await annual_report(world, "A1", YEAR - 1)
+    await annual_report(world, "A1", YEAR + 1)
+    await retention.run(settings, now=NOW)
+    assert (await retention.run(settings, now=LATER)).purged == 1
+    assert (await counts(case_id))["case_file"] == 0
+
+
+async def test_retention_other_organisation_draft_does_not_hold_case(world, settings):
+    case_id = await recent_case(world)
+    other = await recent_case(world, "A2")
+    await annual_report(world, "A2", YEAR)
+    await retention.run(settings, now=NOW)
+    summary = await retention.run(settings, now=LATER)
+    assert (summary.purged, summary.refused) == (1, 0)
+    assert (await counts(case_id))["case_file"] == 0
+    assert (await counts(other))["case_file"] == 1
+
+
+async def test_retention_draft_after_end_of_next_year_purged(world, settings):
+    case_id = await due_case(world, received_at=datetime(NOW.year - 3, 6, 1, tzinfo=UTC))
+    await annual_report(world, "A1", NOW.year - 3)
+    await retention.run(settings, now=NOW)
+    assert (await retention.run(settings, now=LATER)).purged == 1
+    assert (await counts(case_id))["case_file"] == 0
+
+
+async def test_retention_draft_warning_once_for_end_of_next_year_then_purged(world, settings):
+    case_id = await recent_case(world)
+    await annual_report(world, "A1", YEAR)
+    first = await retention.run(settings, now=WAIT_END - timedelta(days=10))
+    second = await retention.run(settings, now=WAIT_END - timedelta(days=9))
+    [mail] = await warnings_for(case_id)
+    assert (first.warnings, second.warnings, second.purged) == (1, 0, 0)
+    assert str(YEAR + 2) in mail["body"]  # 1 January, the end of the wait
+    with pytest.raises(retention.PurgeRefused) as refused:
+        await retention.purge_case(settings, case_id, now=WAIT_END - timedelta(seconds=1))
+    assert refused.value.code == "annual_report_pending"
+    assert (await retention.run(settings, now=WAIT_END + timedelta(days=5))).purged == 1
+
+
+async def test_retention_scan_reads_annual_reports_once_per_run(world, settings):
+    await recent_case(world)
+    await annual_report(world, "A1", YEAR)
+    await annual_report(world, "B1", YEAR)
+    with count_queries() as few:
+        await retention.run(settings, now=NOW)
+    await annual_report(world, "A2", YEAR)
+    for organisation in ("A1", "B1", "A2"):
+        await recent_case(world, organisation)
+    with count_queries() as many:
+        await retention.run(settings, now=NOW)
+    reads = [s for s in many.statements if "annual_report" in s]
+    assert few.count == many.count and len(reads) == 1

@@ -33,7 +33,7 @@ from klankbord.errors import DomainError
 from klankbord.security import CSRF_COOKIE, CSRF_HEADER
 from klankbord.settings import Settings
 from klankbord.web import create_app
-from tests.support.world import QUESTIONS_PROCEDURE, ROLES, World
+from tests.support.world import QUESTIONS_PROCEDURE, REPORT_YEAR, ROLES, World
 
 # --- what the matrix knows ----------------------------------------------------------------
 
@@ -57,7 +57,10 @@ PARAMETER_IDS: dict[str, Callable[[World, str], UUID | str]] = {
 
 # Path parameters that are no tenant's ids but a fixed vocabulary: always this value, never
 # varied (the organisation's own questions in the world are for this procedure).
-FIXED_PARAMETERS: dict[str, str] = {"procedure": QUESTIONS_PROCEDURE.value}
+FIXED_PARAMETERS: dict[str, str] = {
+    "procedure": QUESTIONS_PROCEDURE.value,
+    "year": str(REPORT_YEAR),  # every organisation has a final annual report of that year
+}
 
 # Each role's own organisation (the positive control), the organisations that are foreign to
 # it (the matrix) and the organisations it may see at all (no other organisation's data may
@@ -130,6 +133,8 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/bureau/dashboard.csv": _organisation_names,
     "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
     "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name
+    "/bureau/annual-report": _bureau_names,  # figures of the admin's own bureau, by name
+    "/bureau/annual-report/report.csv": _bureau_names,
     "/bureau/counsellors": lambda world, role: [  # the bureau's own counsellors, by name
         f"Counsellor {key}" for key in VISIBLE[role]
     ],

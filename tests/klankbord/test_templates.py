@@ -27,6 +27,7 @@ from klankbord.templating import make_environment, page
 from klankbord.tenancy import Role, staff_context
 from tenants.choices import Country, MembershipRole, Procedure
 from tests.casework import (
+    template_cases_annual,
     template_cases_clocks,
     template_cases_questions,
     template_cases_reporter,
@@ -864,6 +865,7 @@ CASES += [
     *template_cases_reporter.CASES,
     *template_cases_time.CASES,
     *template_cases_clocks.CASES,
+    *template_cases_annual.CASES,
     *template_cases_logo.CASES,
     *template_cases_dashboard.CASES,
     *template_cases_offboarding.CASES,

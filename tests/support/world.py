@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
-from casework import attachments, intake, question_admin, time_entries
+from casework import annual_reports, attachments, intake, question_admin, time_entries
 from casework.choices import Anonymity
 from casework.tables import Attachment, IntakeQuestion
 from klankbord import i18n, keys
@@ -135,11 +135,25 @@ async def build_world(settings: Settings | None = None) -> World:
                 activity="conversation",
                 spent_on=time_entries.local_today() - timedelta(days=1),
             )
+        for key in ORGANISATIONS:
+            # A final annual report of a year without cases (the portal's positive control).
+            counsellor = world.ctx(f"counsellor_{key}")
+            organisation_id = world.organisations[key]
+            await annual_reports.start_report(
+                counsellor, organisation_id=organisation_id, year=REPORT_YEAR
+            )
+            await annual_reports.submit_for_review(
+                counsellor, organisation_id=organisation_id, year=REPORT_YEAR
+            )
+            await annual_reports.finalise(
+                counsellor, organisation_id=organisation_id, year=REPORT_YEAR
+            )
         # The counsellors' notices of the world's reports: tests of the outbox start empty.
         await MailOutbox.delete(force=True)
     return world
 
 
+REPORT_YEAR = 2020  # every organisation has a final annual report of this year
 QUESTIONS_PROCEDURE = Procedure.REHABILITATION  # own questions (not A1); links use integrity
 
 
