@@ -41,9 +41,20 @@ TENANT_TABLES = (
 # Piccolo's migration table (named "migration") holds no tenant data; staff_session is read
 # before any context exists (to build it) and holds only token hashes, user ids and times;
 # mail_outbox is a delivery queue only the kernel's mail job reads, never listed to a tenant;
-# rate_limit counts attempts before anyone is known, under keyed hashes only.
+# rate_limit counts attempts before anyone is known, under keyed hashes only; billing_outbox
+# (Stripe calls to make, by id) and billing_webhook_event (Stripe event ids and types) are
+# queues only the billing job and the webhook endpoint use, never listed to a tenant.
 WITHOUT_RLS = frozenset(
-    {"migration", "staff_session", "staff_token", "oidc_login", "mail_outbox", "rate_limit"}
+    {
+        "migration",
+        "staff_session",
+        "staff_token",
+        "oidc_login",
+        "mail_outbox",
+        "rate_limit",
+        "billing_outbox",
+        "billing_webhook_event",
+    }
 )
 
 
