@@ -5,7 +5,15 @@ HTTP pair, `insert.py` for an in-process one) and append it to `PAIRS`.
 """
 
 from benchmarks.harness import Pair
-from benchmarks.pairs import caseload, dashboard, insert, intake, list50, sqlite_engine
+from benchmarks.pairs import (
+    annual_report,
+    caseload,
+    dashboard,
+    insert,
+    intake,
+    list50,
+    sqlite_engine,
+)
 
 PAIRS: tuple[Pair, ...] = (
     list50.PAIR,
@@ -14,4 +22,5 @@ PAIRS: tuple[Pair, ...] = (
     *dashboard.PAIRS,
     *intake.PAIRS,
     *caseload.PAIRS,
+    *annual_report.PAIRS,
 )

@@ -83,12 +83,19 @@ async def _retention(settings: Settings) -> str:
     )
 
 
+async def _billing(settings: Settings) -> str:
+    from billing import jobs as billing_jobs
+
+    return await billing_jobs.run(settings)
+
+
 JOBS: Mapping[str, Job] = {
     "mail": _mail,
     "mail_purge": _mail_purge,
     "sign_in_purge": _sign_in_purge,
     "reminders": _reminders,
     "retention": _retention,
+    "billing": _billing,
 }
 
 

@@ -60,6 +60,12 @@ class Settings:
     aws_endpoint_url: str = ""
     attachment_max_mb: int = 25
     report_max_mb: int = 100
+    # Stripe: the API address (empty: Stripe's own; tests point it at localstripe), and
+    # whether invoices may be sent for payment by transfer (`collection_method=send_invoice`,
+    # which real Stripe has and localstripe lacks). Each bureau's keys live in the database,
+    # sealed; none are configured here.
+    stripe_api_base: str = ""
+    stripe_send_invoice: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +119,8 @@ class Settings:
             report_max_mb=_int(
                 get("KLANKBORD_REPORT_MAX_MB"), defaults.report_max_mb, "KLANKBORD_REPORT_MAX_MB"
             ),
+            stripe_api_base=get("KLANKBORD_STRIPE_API_BASE", "").rstrip("/"),
+            stripe_send_invoice=get("KLANKBORD_STRIPE_SEND_INVOICE", "1") != "0",
         )
         settings.validate()
         return settings

@@ -17,6 +17,7 @@ from babel.dates import (
     get_time_format,
     parse_pattern,
 )
+from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request
 from litestar.enums import MediaType
@@ -39,6 +40,7 @@ def make_environment(settings: Settings) -> Environment:
     env.newstyle_gettext = True  # type: ignore[attr-defined]
     env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
     env.filters["datetime"] = _format_datetime
+    env.filters["money"] = _format_money
     return env
 
 
@@ -63,6 +65,11 @@ def _medium_pattern(language: str) -> tuple[Locale, DateTimePattern, str]:
 # falls back to Babel (tests/klankbord/test_i18n.py compares both over a year of moments).
 _DAY_FIRST = "d MMM y, HH:mm:ss"  # nl, fr
 _MONTH_FIRST = "MMM d, y, h:mm:ss\u202fa"  # en
+
+
+def _format_money(cents: int, currency: str = "eur", language: str = "nl") -> str:
+    """An amount in cents as the language writes money ("€ 45,00", "€45.00", "45,00 €")."""
+    return str(format_currency(cents / 100, currency.upper(), locale=language))
 
 
 def _format_datetime(value: datetime, language: str = "nl") -> str:

@@ -48,7 +48,8 @@ def create_app(
     csrf = Csrf(
         bytes.fromhex(box.keyed_hash("csrf", "form tokens")),
         secure=settings.cookies_secure,
-        exclude=("/r/",),
+        # Reporter pages check their own form tokens; Stripe's webhooks carry a signature.
+        exclude=("/r/", "/billing/webhooks/"),
     )
     owned = engine is None
     app_engine = engine or database.make_engine(
@@ -71,6 +72,7 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
+    from billing import routes as billing_routes
     from casework import (
         annual_report_routes,
         case_api,
@@ -129,6 +131,7 @@ def create_app(
             *time_routes.ROUTES,
             *register_routes.ROUTES,
             *annual_report_routes.ROUTES,
+            *billing_routes.ROUTES,
             *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"

@@ -53,6 +53,9 @@ PARAMETER_IDS: dict[str, Callable[[World, str], UUID | str]] = {
     # The world masks nothing: ids that exist nowhere (a POST route has no positive control;
     # tests/casework/test_redaction.py lifts a real mask).
     "redaction_id": lambda world, organisation: UUID(int=0xF0 + ord(organisation[1])),
+    # The default plans of the organisation's bureau are made on the admin's first visit;
+    # an id that exists nowhere (a POST route; tests/billing covers changing a real plan).
+    "plan_id": lambda world, organisation: UUID(int=0xB0 + ord(organisation[0])),
 }
 
 # Path parameters that are no tenant's ids but a fixed vocabulary: always this value, never
@@ -95,6 +98,9 @@ PUBLIC_PREFIXES += ("/invitation/", "/password-reset")
 # A reporter's intake page: no sign-in; the token finds one link through a login context and
 # a moved or disabled link names no organisation: tests/tenants/test_intake_links.py.
 PUBLIC_PREFIXES += ("/r/",)
+# Stripe's webhooks: no session, a signature per bureau; an unknown bureau answers like a
+# bureau without Stripe connected (404): tests/billing/test_billing_routes.py.
+PUBLIC_PREFIXES += ("/billing/webhooks/",)
 
 # The signed-in principal's own account: no tenant data, no ids in the path; every role gets
 # its own page (tests/tenants/test_sign_in.py checks what it shows and changes).
@@ -133,6 +139,9 @@ LISTINGS: dict[str, Callable[[World, str], list[str]]] = {
     "/bureau/dashboard.csv": _organisation_names,
     "/bureau/procedure-texts": _bureau_names,  # the admin's own bureau, by name
     "/bureau/procedure-texts/edit": _bureau_names,  # the admin's own bureau, by name
+    "/bureau/billing": lambda world, role: [  # the webhook address names the own bureau's id
+        str(world.bureaus[HOME[role][0]])  # type: ignore[index]
+    ],
     "/bureau/annual-report": _bureau_names,  # figures of the admin's own bureau, by name
     "/bureau/annual-report/report.csv": _bureau_names,
     "/bureau/counsellors": lambda world, role: [  # the bureau's own counsellors, by name
@@ -151,6 +160,7 @@ PARAMETERLESS_WRITES: dict[tuple[str, str], str] = {
     ("POST", "/organisations/new"): "test_organisation_new_other_roles_refused",
     ("POST", "/platform/bureaus/new"): "test_new_bureau_only_operator_may",
     ("POST", "/cases/new"): "test_open_case_in_foreign_organisation_not_found",
+    ("POST", "/bureau/billing/stripe"): "test_connect_other_roles_refused",
     ("POST", "/bureau/procedure-texts"): (
         "test_procedure_template_admin_of_other_bureau_cannot_see_or_change"
     ),

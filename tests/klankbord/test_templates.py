@@ -26,6 +26,7 @@ from klankbord.settings import LANGUAGES, Settings
 from klankbord.templating import make_environment, page
 from klankbord.tenancy import Role, staff_context
 from tenants.choices import Country, MembershipRole, Procedure
+from tests.billing import template_cases_billing
 from tests.casework import (
     template_cases_annual,
     template_cases_clocks,
@@ -866,6 +867,7 @@ CASES += [
     *template_cases_time.CASES,
     *template_cases_clocks.CASES,
     *template_cases_annual.CASES,
+    *template_cases_billing.CASES,
     *template_cases_logo.CASES,
     *template_cases_dashboard.CASES,
     *template_cases_offboarding.CASES,

@@ -1,0 +1,48 @@
+"""Who may change a bureau's Stripe connection: its admin only, and only its own bureau (the
+form carries no bureau id: the admin's own is used)."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing import accounts
+from klankbord.errors import PermissionDenied
+from klankbord.secretbox import SecretBox
+from tests.support.forms import submit
+
+pytestmark = pytest.mark.usefixtures("rollback")
+
+KEY = "sk_test_" + "k" * 24
+SECRET = "whsec_" + "s" * 24
+
+
+@pytest.mark.parametrize("role", ["counsellor_A1", "contact_A1"])
+async def test_connect_other_roles_refused(world, sign_in, role, test_database):
+    client = await sign_in(role)
+    assert (await client.get("/bureau/billing")).status_code == 403
+    refused = await client.post(
+        "/bureau/billing/stripe", data={"secret_key": KEY, "webhook_secret": SECRET}
+    )
+    assert refused.status_code in (403, 401)
+    box = SecretBox(test_database.settings.server_key)
+    with pytest.raises(PermissionDenied):
+        await accounts.connect(
+            world.ctx(role), box, secret_key=KEY, webhook_secret=SECRET, trial_days=30
+        )
+    assert not await accounts.is_connected(world.ctx("admin_A"), world.bureaus["A"])
+
+
+async def test_connect_by_admin_touches_only_own_bureau(world, sign_in):
+    client = await sign_in("admin_A")
+    response = await submit(
+        client,
+        "/bureau/billing",
+        "/bureau/billing/stripe",
+        {"secret_key": KEY, "webhook_secret": SECRET, "trial_days": "14"},
+    )
+    assert response.status_code == 303
+    assert await accounts.is_connected(world.ctx("admin_A"), world.bureaus["A"])
+    assert not await accounts.is_connected(world.ctx("admin_B"), world.bureaus["B"])
+    page = await client.get("/bureau/billing")
+    assert KEY not in page.text and SECRET not in page.text
+    assert f"/billing/webhooks/{world.bureaus['A']}" in page.text
