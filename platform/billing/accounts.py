@@ -22,7 +22,13 @@ from billing.tables import BillingAccount, Plan
 from klankbord import audit
 from klankbord.errors import Invalid, NotFound, PermissionDenied
 from klankbord.secretbox import SecretBox
-from klankbord.tenancy import TenantContext, check_may_write, scoped, tenant_transaction
+from klankbord.tenancy import (
+    TenantContext,
+    check_may_write,
+    scoped,
+    system_context,
+    tenant_transaction,
+)
 
 INTERVALS = ("month", "year")
 DEFAULT_BANDS = (  # (from, up to (0: no upper bound), cents per month, hours included)
@@ -179,6 +185,13 @@ async def connect(
             subject_id=bureau_id,
             detail={"key_changed": bool(secret_key), "secret_changed": bool(webhook_secret)},
         )
+
+
+async def any_connected() -> bool:
+    """Whether any bureau has Stripe connected (else the billing job has nothing to do)."""
+    ctx = system_context("billing-check")
+    async with tenant_transaction(ctx):
+        return bool(await BillingAccount.exists())
 
 
 async def is_connected(ctx: TenantContext, bureau_id: UUID) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from billing import hours, outbox, subscriptions
+from billing import accounts, hours, outbox, subscriptions
 from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
 
@@ -35,6 +35,8 @@ async def sync_now(settings: Settings, box: SecretBox, organisation_id: UUID) ->
 
 
 async def run(settings: Settings) -> str:
+    if not await accounts.any_connected():
+        return "no bureau has Stripe connected"
     box = SecretBox(settings.server_key)
     done = await outbox.run_due(operations(settings, box))
     invoiced = await hours.invoice_ended_periods(settings, box)

@@ -19,7 +19,7 @@ from litestar.response import Template
 
 from casework import annual_exports, annual_reports, register, report_pdf
 from casework.annual_model import DEFAULT_K, PublishedFigures
-from casework.register_routes import download_name
+from casework.register_routes import attachment, download_name
 from casework.report_charts import report_charts
 from casework.report_labels import Labels
 from casework.time_entries import local_today
@@ -43,11 +43,11 @@ def _labels(request: Request[Any, Any, Any], language: str) -> Labels:
     return Labels(mail.translator(app_settings(request), language))
 
 
-def _download(content: bytes, media_type: str, filename: str) -> Response[bytes]:
+def _download(content: bytes, media_type: str, disposition: str) -> Response[bytes]:
     return Response(
         content,
         media_type=media_type,
-        headers={"Content-Disposition": download_name(filename), "Cache-Control": "no-store"},
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
     )
 
 
@@ -207,7 +207,7 @@ class AnnualReportPages(Controller):
             language=language,
         )
         return _download(
-            export.content, "application/pdf", f"register {export.organisation_name}.pdf"
+            export.content, "application/pdf", download_name(export.organisation_name, "pdf")
         )
 
 
@@ -258,9 +258,9 @@ async def _export(
     name = f"{labels.word('annual_report', year=year)} {view.organisation_name}"
     if kind == "csv":
         content = annual_exports.report_csv(view.document(), labels)
-        return _download(content, "text/csv; charset=utf-8", f"{name}.csv")
+        return _download(content, "text/csv; charset=utf-8", attachment(f"{name}.csv"))
     content = report_pdf.annual_report_pdf(view.document(), labels, language=language)
-    return _download(content, "application/pdf", f"{name}.pdf")
+    return _download(content, "application/pdf", attachment(f"{name}.pdf"))
 
 
 class BureauAnnualReportPages(Controller):
@@ -293,7 +293,9 @@ class BureauAnnualReportPages(Controller):
         result = await annual_reports.bureau_figures(current_context(request), year=chosen)
         content = annual_exports.figures_csv(result.figures, labels, heading=result.bureau_name)
         return _download(
-            content, "text/csv; charset=utf-8", f"{labels.word('annual_report', year=chosen)}.csv"
+            content,
+            "text/csv; charset=utf-8",
+            attachment(f"{labels.word('annual_report', year=chosen)} {result.bureau_name}.csv"),
         )
 
 

@@ -26,12 +26,16 @@ from klankbord.tenancy import Role
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+-]")
 
 
-def download_name(organisation_name: str) -> str:
-    """A Content-Disposition value naming the organisation and the date: an ASCII fallback
+def attachment(filename: str) -> str:
+    """A Content-Disposition value for a download named `filename`: an ASCII fallback
     (quotes, slashes and control characters replaced) and the exact name per RFC 6266."""
-    filename = f"register {organisation_name} {local_today().isoformat()}.csv"
     fallback = _UNSAFE.sub("_", filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def download_name(organisation_name: str, extension: str = "csv") -> str:
+    """The register's download, naming the organisation and the date."""
+    return attachment(f"register {organisation_name} {local_today().isoformat()}.{extension}")
 
 
 class RegisterPages(Controller):
