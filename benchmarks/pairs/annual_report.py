@@ -2,7 +2,7 @@
 
 Target: `casework.annual_reports.report_view`, what the counsellor's report page calls. For a
 draft it counts the year (`annual_figures.count_year`: three grouped queries, over cases,
-categories joined to their case's received_at, and time entries), looks for last year's
+categories by the received date they copy from their case, and time entries), looks for last year's
 report, counts last year the same way, suppresses small counts and opens the sealed
 narrative, all in one tenant transaction. Anchor: the same three aggregates for the year
 alone, written by hand and sent through `klankbord.database.fetch` in a tenant transaction of
@@ -112,7 +112,13 @@ def _cases(
         for offset in range(wanted[(n // 11) % len(wanted)]):
             code = flow.categories[(n + offset) % len(flow.categories)]
             categories.append(
-                CaseCategory(case=case.id, organisation=organisation, bureau=bureau, code=code)
+                CaseCategory(
+                    case=case.id,
+                    organisation=organisation,
+                    bureau=bureau,
+                    code=code,
+                    received_at=received,
+                )
             )
         for offset in (0, 9):
             entries.append(
@@ -200,8 +206,8 @@ WHERE c.organisation = {} AND c.received_at >= {} AND c.received_at < {}
 GROUP BY c.procedure, c.outcome, c.status, c.reporter_role, c.channel, o.sector"""
 CATEGORIES_SQL = """
 SELECT cc.code, COUNT(*) AS cases
-FROM case_category cc JOIN case_file c ON c.id = cc."case"
-WHERE cc.organisation = {} AND c.received_at >= {} AND c.received_at < {}
+FROM case_category cc
+WHERE cc.organisation = {} AND cc.received_at >= {} AND cc.received_at < {}
 GROUP BY cc.code"""
 TIME_SQL = """
 SELECT activity, COUNT(*) AS entries, SUM(minutes) AS minutes

@@ -118,7 +118,7 @@ async def count_year(
     ).where(Case.received_at >= start, Case.received_at < end)
     categories: Any = scoped(
         CaseCategory.select(CaseCategory.code, Count(alias="cases")), CaseCategory, ctx
-    ).where(CaseCategory.case.received_at >= start, CaseCategory.case.received_at < end)
+    ).where(CaseCategory.received_at >= start, CaseCategory.received_at < end)
     time: Any = scoped(
         TimeEntry.select(
             TimeEntry.activity, Count(alias="entries"), Sum(TimeEntry.minutes, alias="minutes")

@@ -71,6 +71,7 @@ async def set_categories(
                         organisation=case["organisation"],
                         bureau=case["bureau"],
                         code=code,
+                        received_at=case["received_at"],
                     )
                     for code in chosen
                 )

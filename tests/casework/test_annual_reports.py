@@ -59,7 +59,10 @@ async def add_year_cases(
     return ids
 
 
-async def categorise(world: Any, key: str, case_ids: list[UUID], *codes: str) -> None:
+async def categorise(
+    world: Any, key: str, case_ids: list[UUID], *codes: str, received_at: datetime = IN_YEAR
+) -> None:
+    """As `workflow.set_categories` writes them: with the case's received date."""
     async with tenant_transaction(system_context("test-categories")):
         await CaseCategory.insert(
             *[
@@ -68,6 +71,7 @@ async def categorise(world: Any, key: str, case_ids: list[UUID], *codes: str) ->
                     organisation=world.organisations[key],
                     bureau=world.bureau_of(key),
                     code=code,
+                    received_at=received_at,
                 )
                 for case_id in case_ids
                 for code in codes

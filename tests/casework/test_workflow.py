@@ -28,6 +28,25 @@ async def test_categories_replaced_and_checked_against_procedure(world, rollback
         await workflow.set_categories(ctx, case_id=case_id, codes=["bullying"])
 
 
+async def test_categories_carry_the_case_received_date_and_role_is_kept(world, rollback):
+    """The annual report counts a year's categories by this copied date."""
+    ctx, case_id = world.ctx("counsellor_A1"), world.case_ids["A1"]
+    await workflow.set_categories(
+        ctx, case_id=case_id, codes=["fraud", "theft"], reporter_role="manager"
+    )
+    stored = await row(case_id)
+    async with tenant_transaction(system_context("test")):
+        rows = await CaseCategory.select(CaseCategory.received_at).where(
+            CaseCategory.case == case_id
+        )
+    assert [item["received_at"] for item in rows] == [stored["received_at"]] * 2
+    assert stored["reporter_role"] == "manager"
+    await workflow.set_categories(ctx, case_id=case_id, codes=["fraud"])  # no role: kept
+    assert (await row(case_id))["reporter_role"] == "manager"
+    with pytest.raises(Invalid):
+        await workflow.set_categories(ctx, case_id=case_id, codes=[], reporter_role="boss")
+
+
 async def test_step_marked_in_order_outward_step_needs_consent(world, rollback):
     ctx, case_id = world.ctx("counsellor_A1"), world.case_ids["A1"]
     await workflow.mark_step(ctx, case_id=case_id, step="assessed")

@@ -149,7 +149,11 @@ async def _seed(password: str) -> dict[str, str]:
             await CaseCategory.insert(
                 *[
                     CaseCategory(
-                        case=case.id, organisation=organisation_id, bureau=bureau_id, code=code
+                        case=case.id,
+                        organisation=organisation_id,
+                        bureau=bureau_id,
+                        code=code,
+                        received_at=case.received_at,
                     )
                     for case in cases[:8]
                     for code in ("bullying", "intimidation")
