@@ -1,7 +1,9 @@
-"""The billing job: the Stripe outbox, then the extra hours of ended periods.
+"""The billing job: what the platform bills each bureau brought in line, the Stripe outbox,
+then the extra hours of ended periods.
 
-Both are idempotent and safe in several processes (see `outbox` and `hours`). Without any
-bureau connected to Stripe there is nothing to do and no call is made.
+All are idempotent and safe in several processes (see `outbox`, `platform` and `hours`).
+Without any bureau connected to Stripe and without the platform's own key there is nothing
+to do: no call is made and no key is unsealed.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from billing import accounts, hours, outbox, subscriptions
+from billing import accounts, hours, outbox, platform, subscriptions
 from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
 
@@ -20,7 +22,12 @@ def operations(settings: Settings, box: SecretBox) -> dict[str, outbox.Operation
         if organisation is not None:
             await subscriptions.sync_organisation(settings, box, UUID(str(organisation)))
 
-    return {subscriptions.SYNC: sync}
+    async def sync_bureau(row: dict[str, object]) -> None:
+        bureau = row["bureau"]
+        if bureau is not None:
+            await platform.sync_bureau(settings, UUID(str(bureau)))
+
+    return {subscriptions.SYNC: sync, platform.SYNC: sync_bureau}
 
 
 async def run_key(settings: Settings, box: SecretBox, dedupe_key: str) -> str | None:
@@ -35,13 +42,16 @@ async def sync_now(settings: Settings, box: SecretBox, organisation_id: UUID) ->
 
 
 async def run(settings: Settings) -> str:
-    if not await accounts.any_connected():
+    platform_bills = bool(settings.stripe_platform_key)
+    if not platform_bills and not await accounts.any_connected():
         return "no bureau has Stripe connected"
     box = SecretBox(settings.server_key)
+    # Onboarding and offboarding reach Stripe here: the tenants code knows nothing of billing.
+    queued = await platform.reconcile(settings) if platform_bills else 0
     done = await outbox.run_due(operations(settings, box))
     invoiced = await hours.invoice_ended_periods(settings, box)
     return (
-        f"{done['done']} synced, {done['waiting']} waiting, {done['refused']} refused;"
-        f" {invoiced['periods']} periods, {invoiced['items']} hour items,"
-        f" {invoiced['waiting']} waiting"
+        f"{queued} bureaus queued, {done['done']} synced, {done['waiting']} waiting,"
+        f" {done['refused']} refused; {invoiced['periods']} periods,"
+        f" {invoiced['items']} hour items, {invoiced['waiting']} waiting"
     )

@@ -19,7 +19,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from billing import accounts, jobs, stripe_gateway, subscriptions, webhooks
+from billing import accounts, jobs, platform, stripe_gateway, subscriptions, webhooks
 from klankbord.app_state import app_settings, secret_box
 from klankbord.auth import current_context, requires
 from klankbord.errors import Invalid
@@ -104,6 +104,7 @@ async def _bureau_page(
         request,
         "billing/bureau.html",
         account=account,
+        subscription=await platform.bureau_status(ctx),
         plans=plans,
         webhook_url=f"{app_settings(request).base_url}/billing/webhooks/{bureau_id}",
         errors=errors or {},

@@ -353,3 +353,20 @@ async def usage(ctx: TenantContext, organisation_id: UUID, view: BillingView) ->
     period = hours.period_of(local_today(), view.plan.interval)
     used = await hours.used_minutes(ctx, organisation_id, period)
     return Usage(period.start, period.end, used, view.plan.included_minutes)
+
+
+async def failed_payments(ctx: TenantContext, organisation_ids: list[UUID]) -> set[UUID]:
+    """Which of these organisations have a failed payment (the dashboard's flag): one query,
+    within what `ctx` may see."""
+    if not organisation_ids:
+        return set()
+    async with tenant_transaction(ctx):
+        rows = await scoped(
+            OrganisationBilling.select(OrganisationBilling.organisation),
+            OrganisationBilling,
+            ctx,
+        ).where(
+            OrganisationBilling.organisation.is_in(organisation_ids),
+            OrganisationBilling.payment_failed.eq(True),
+        )
+    return {UUID(str(row["organisation"])) for row in rows}

@@ -27,6 +27,7 @@ from tenants.tables import Bureau, Organisation
 __all__ = [
     "BillingAccount",
     "BillingOutbox",
+    "BureauSubscription",
     "HoursInvoiced",
     "OrganisationBilling",
     "Plan",
@@ -140,6 +141,27 @@ class WebhookEvent(Table, tablename="billing_webhook_event"):
     received_at = Timestamptz(default=TimestamptzNow())
 
 
+@tenant_owned(bureau="bureau")
+class BureauSubscription(Table, tablename="bureau_subscription"):
+    """What the platform bills a bureau, on the platform's own Stripe account: one
+    subscription whose quantity is the bureau's active client organisations. `past_due_since`
+    is when Stripe first said a payment was missing (cleared once paid): staff are warned
+    from then on and restricted after the grace period; reporters never notice anything."""
+
+    id = UUID(primary_key=True)
+    bureau = ForeignKey(Bureau, unique=True)
+    stripe_customer_id = Varchar(length=255, default="")
+    stripe_plan_id = Varchar(length=255, default="")
+    stripe_plan_amount = Integer(default=0)
+    stripe_subscription_id = Varchar(length=255, default="")
+    quantity = Integer(default=0)  # as last sent to Stripe
+    status = Varchar(length=24, default="")
+    trial_end = Timestamptz(null=True, default=None)
+    past_due_since = Timestamptz(null=True, default=None)
+    generation = Integer(default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: tuple[type[Table], ...] = (
     BillingAccount,
     Plan,
@@ -147,4 +169,5 @@ TABLES: tuple[type[Table], ...] = (
     HoursInvoiced,
     BillingOutbox,
     WebhookEvent,
+    BureauSubscription,
 )

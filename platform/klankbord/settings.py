@@ -66,6 +66,14 @@ class Settings:
     # sealed; none are configured here.
     stripe_api_base: str = ""
     stripe_send_invoice: bool = True
+    # The platform's own Stripe account, with which it bills each bureau per active client
+    # organisation (empty: the platform bills no one). Price in cents per organisation per
+    # month; staff of a bureau that has not paid are warned, and restricted after the grace.
+    stripe_platform_key: str = field(default="", repr=False)
+    stripe_platform_webhook_secret: str = field(default="", repr=False)
+    platform_price_cents: int = 2500
+    platform_trial_days: int = 30
+    platform_grace_days: int = 14
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +129,23 @@ class Settings:
             ),
             stripe_api_base=get("KLANKBORD_STRIPE_API_BASE", "").rstrip("/"),
             stripe_send_invoice=get("KLANKBORD_STRIPE_SEND_INVOICE", "1") != "0",
+            stripe_platform_key=get("KLANKBORD_STRIPE_PLATFORM_KEY", ""),
+            stripe_platform_webhook_secret=get("KLANKBORD_STRIPE_PLATFORM_WEBHOOK_SECRET", ""),
+            platform_price_cents=_int(
+                get("KLANKBORD_PLATFORM_PRICE_CENTS"),
+                defaults.platform_price_cents,
+                "KLANKBORD_PLATFORM_PRICE_CENTS",
+            ),
+            platform_trial_days=_int(
+                get("KLANKBORD_PLATFORM_TRIAL_DAYS"),
+                defaults.platform_trial_days,
+                "KLANKBORD_PLATFORM_TRIAL_DAYS",
+            ),
+            platform_grace_days=_int(
+                get("KLANKBORD_PLATFORM_GRACE_DAYS"),
+                defaults.platform_grace_days,
+                "KLANKBORD_PLATFORM_GRACE_DAYS",
+            ),
         )
         settings.validate()
         return settings

@@ -151,6 +151,8 @@ def page(
             "reporter_page": is_reporter_path(request.url.path),
             "language_href": lambda code: language_href(request.url.path, code),
             "principal": request.scope.get("user"),
+            # Set by a before-request hook for staff of a bureau with an overdue payment.
+            "staff_banner": request.scope.get("staff_banner"),
             # A form's hidden CSRF field; calling it is what sets the cookie (pages without a
             # form set none).
             "csrf_input": lambda: request.app.state.csrf.input(request.scope),

@@ -72,7 +72,9 @@ def create_app(
         if owned:
             await database.close_engine(app_engine)
 
+    from billing import platform_routes as platform_billing_routes
     from billing import routes as billing_routes
+    from billing.standing import standing_hook
     from casework import (
         annual_report_routes,
         case_api,
@@ -132,6 +134,7 @@ def create_app(
             *register_routes.ROUTES,
             *annual_report_routes.ROUTES,
             *billing_routes.ROUTES,
+            *platform_billing_routes.ROUTES,
             *question_routes.ROUTES,
             create_static_files_router(
                 path="/static", directories=[settings.frontend_dir / "static"], name="static"
@@ -140,6 +143,7 @@ def create_app(
         on_startup=[startup],
         on_shutdown=[shutdown],
         middleware=[timing_middleware, csrf.middleware, session_middleware],
+        before_request=standing_hook,
         before_send=[csrf.set_cookie_hook(), security_headers_hook(hsts=settings.is_production)],
         template_config=TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(make_environment(settings))

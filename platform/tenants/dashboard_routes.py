@@ -56,12 +56,17 @@ class DashboardPages(Controller):
             for key in SORTABLE
         }
         export = query.parameters(page=1)
+        # Billing flags the organisations whose payment failed (their links keep working).
+        from billing.subscriptions import failed_payments
+
+        failed = await failed_payments(ctx, [row.id for row in result.rows])
         return page(
             request,
             "dashboard/dashboard.html",
             result=result,
             query=query,
             rows=result.rows,
+            payment_failed=failed,
             created={
                 row.id: format_date(row.created_at, "medium", locale=language)
                 for row in result.rows

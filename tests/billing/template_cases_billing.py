@@ -80,6 +80,12 @@ CASES: list[Case] = [
         template="billing/bureau.html",
         context={
             "account": SimpleNamespace(connected=False, currency="eur", trial_days=30),
+            "subscription": SimpleNamespace(
+                status="past_due",
+                quantity=7,
+                trial_end=None,
+                past_due_since=datetime(2026, 11, 20, 8, tzinfo=UTC),
+            ),
             "plans": PLANS,
             "webhook_url": WEBHOOK,
             "errors": {
@@ -99,6 +105,7 @@ CASES: list[Case] = [
                 f'action="/bureau/billing/plans/{PLANS[0].id}"',
                 'value="45.00"',
                 'type="password"',
+                "20-11-2026",
             ],
             "nl": ["€\xa0650,00"],
             "en": ["€650.00"],
@@ -115,6 +122,8 @@ CASES: list[Case] = [
             "invoices": INVOICES,
             "notice": "",
             "errors": {},
+            # The bureau's own payment to the platform is overdue: the banner on every page.
+            "staff_banner": SimpleNamespace(warned=True, restricted=False, since=None),
         },
         path=f"/organisations/{ORGANISATION_ID}/billing",
         principal=ADMIN,
@@ -125,6 +134,7 @@ CASES: list[Case] = [
                 "KB-0001",
                 "05-01-2027",
                 'href="https://invoice.stripe.com/i/abc"',
+                'class="notice notice-error staff-banner"',
                 f'action="/organisations/{ORGANISATION_ID}/billing"',
                 "2.5",
             ],
@@ -150,5 +160,32 @@ CASES: list[Case] = [
         titles=TITLES,
         texts={"all": ['role="alert"']},
         absent=["<form", "<table"],
+    ),
+    Case(
+        id="billing-restricted-admin",
+        template="billing/restricted.html",
+        context={
+            "standing": SimpleNamespace(warned=True, restricted=True, since=None),
+            "is_admin": True,
+            "staff_banner": SimpleNamespace(warned=True, restricted=True, since=None),
+        },
+        path="/cases",
+        principal=ADMIN,
+        titles=TITLES,
+        texts={"all": ['href="/bureau/billing"']},
+        status_code=402,
+    ),
+    Case(
+        id="billing-restricted-counsellor",
+        template="billing/restricted.html",
+        context={
+            "standing": SimpleNamespace(warned=True, restricted=True, since=None),
+            "is_admin": False,
+        },
+        path="/cases",
+        principal=CONTACT,
+        titles=TITLES,
+        absent=['href="/bureau/billing"'],
+        status_code=402,
     ),
 ]

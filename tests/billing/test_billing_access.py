@@ -46,3 +46,28 @@ async def test_connect_by_admin_touches_only_own_bureau(world, sign_in):
     page = await client.get("/bureau/billing")
     assert KEY not in page.text and SECRET not in page.text
     assert f"/billing/webhooks/{world.bureaus['A']}" in page.text
+
+
+async def test_dashboard_flags_failed_payment_of_own_organisation_only(world, sign_in):
+    from uuid import uuid4
+
+    from billing.tables import OrganisationBilling
+    from klankbord.tenancy import system_context, tenant_transaction
+
+    async with tenant_transaction(system_context("test-billing")):
+        for key in ("A1", "B1"):
+            await OrganisationBilling.insert(
+                OrganisationBilling(
+                    id=uuid4(),
+                    organisation=world.organisations[key],
+                    bureau=world.bureau_of(key),
+                    status="past_due",
+                    payment_failed=True,
+                )
+            )
+    client = await sign_in("admin_A")
+    page = await client.get("/bureau/dashboard")
+    assert page.status_code == 200
+    assert f'href="/organisations/{world.organisations["A1"]}/billing"' in page.text
+    assert f'href="/organisations/{world.organisations["A2"]}/billing"' not in page.text
+    assert str(world.organisations["B1"]) not in page.text

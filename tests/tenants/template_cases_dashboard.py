@@ -93,6 +93,7 @@ def _context(query: DashboardQuery, rows: list[DashboardRow], *, total: int, pag
         "result": _plain(result),
         "query": _plain(query),
         "rows": _plain(rows),
+        "payment_failed": {rows[0].id} if rows else set(),
         "created": {row.id: "2 nov 2026" for row in rows},
         "expires": {UUID(int=81): "10 jan 2026"},
         "sort_links": {
@@ -125,6 +126,7 @@ CASES: list[Case] = [
             "all": [
                 "Zorggroep De Linde &amp; Partners",
                 f'href="/organisations/{UUID(int=71)}"',
+                f'href="/organisations/{UUID(int=71)}/billing"',  # its payment failed
                 'aria-sort="descending"',
                 'href="/bureau/dashboard.csv?sort=headcount"',
                 'rel="prev"',
