@@ -177,6 +177,14 @@ async def create_plan(
     return str(data["id"])
 
 
+def trial_end_for(trial_days: int, *, now: datetime | None = None) -> datetime:
+    """The end of a trial of `trial_days` whole days: the next UTC midnight after that many
+    days. A retry under the same idempotency key (the outbox's, minutes or hours later) so
+    sends the same parameters, as Stripe requires of a repeated request, the same day."""
+    end = (now or datetime.now(UTC)).astimezone(UTC) + timedelta(days=trial_days)
+    return (end + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 async def create_subscription(
     conn: Connection,
     *,
@@ -198,7 +206,7 @@ async def create_subscription(
         "items": [{"plan": plan_id, "quantity": quantity}],
     }
     if trial_days > 0:
-        params["trial_end"] = int((datetime.now(UTC) + timedelta(days=trial_days)).timestamp())
+        params["trial_end"] = int(trial_end_for(trial_days).timestamp())
     if collection == "send_invoice" and conn.send_invoice_supported:
         # Real Stripe e-mails each invoice for payment by bank transfer within
         # `days_until_due` days (B2B); nothing is charged automatically.

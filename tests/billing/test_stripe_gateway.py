@@ -77,7 +77,7 @@ async def test_subscription_trial_quantity_changes_and_cancel_read_back(
     created = await subscribe(conn, customer_id, plan_id, quantity=3)
     assert (created.quantity, created.plan_id, created.customer_id) == (3, plan_id, customer_id)
     assert created.trial_end is not None
-    assert abs(created.trial_end - (datetime.now(UTC) + timedelta(days=14))) < timedelta(minutes=1)
+    assert created.trial_end == gateway.trial_end_for(14)  # midnight after 14 days: retry-stable
     assert created.current_period_start.tzinfo is UTC
     assert created.current_period_end > created.current_period_start
     assert await gateway.get_subscription(conn, created.id) == created
@@ -395,3 +395,11 @@ def test_connection_repr_hides_api_key() -> None:
     assert "sk_live_verysecret" not in repr(conn)
     assert "sk_live_verysecret" not in str(conn)
     assert "api.stripe.example" in repr(conn)
+
+
+def test_trial_end_for_is_the_same_all_day_and_at_least_the_days_asked():
+    morning = datetime(2026, 12, 6, 0, 0, 1, tzinfo=UTC)
+    evening = datetime(2026, 12, 6, 23, 59, 59, tzinfo=UTC)
+    assert gateway.trial_end_for(14, now=morning) == gateway.trial_end_for(14, now=evening)
+    assert gateway.trial_end_for(14, now=evening) == datetime(2026, 12, 21, tzinfo=UTC)
+    assert gateway.trial_end_for(14, now=evening) - evening >= timedelta(days=14)

@@ -16,7 +16,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from billing import accounts, jobs, outbox, subscriptions
+from billing import accounts, jobs, outbox, stripe_gateway, subscriptions
 from billing.tables import BillingOutbox, OrganisationBilling, Plan
 from casework.time_entries import local_today
 from klankbord.errors import Invalid, NotFound, PermissionDenied
@@ -164,7 +164,7 @@ async def test_sync_organisation_pays_makes_customer_plan_and_trial_subscription
     assert (item["plan"]["amount"], item["plan"]["interval"]) == (12_500, "month")
     # The trial is the bureau's (14 days); localstripe reports a trial as `incomplete`.
     assert row["trial_end"] is not None
-    assert abs(row["trial_end"] - (datetime.now(UTC) + timedelta(days=14))) < timedelta(hours=1)
+    assert row["trial_end"] == stripe_gateway.trial_end_for(14)  # whole days, to midnight UTC
     assert row["status"] == sub["status"] == "incomplete"
     assert not row["payment_failed"]
 
