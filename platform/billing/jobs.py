@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from billing import accounts, hours, outbox, platform, subscriptions
+from billing import accounts, hours, outbox, platform, stripe_gateway, subscriptions
 from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
 
@@ -19,8 +19,15 @@ from klankbord.settings import Settings
 def operations(settings: Settings, box: SecretBox) -> dict[str, outbox.Operation]:
     async def sync(row: dict[str, object]) -> None:
         organisation = row["organisation"]
-        if organisation is not None:
-            await subscriptions.sync_organisation(settings, box, UUID(str(organisation)))
+        if organisation is None:
+            return
+        organisation_id = UUID(str(organisation))
+        try:
+            await subscriptions.sync_organisation(settings, box, organisation_id)
+        except stripe_gateway.StripeRefused as refused:
+            # No retry fixes a refusal: the billing page keeps saying so until a change.
+            await subscriptions.record_sync_error(organisation_id, f"stripe_{refused.code}")
+            raise
 
     async def sync_bureau(row: dict[str, object]) -> None:
         bureau = row["bureau"]

@@ -71,3 +71,36 @@ async def test_dashboard_flags_failed_payment_of_own_organisation_only(world, si
     assert f'href="/organisations/{world.organisations["A1"]}/billing"' in page.text
     assert f'href="/organisations/{world.organisations["A2"]}/billing"' not in page.text
     assert str(world.organisations["B1"]) not in page.text
+
+
+async def test_refused_sync_stays_visible_until_the_next_change(world, test_database, monkeypatch):
+    """A 4xx from Stripe is settled (no retry fixes it) and recorded on the organisation, so
+    its billing page keeps saying the change was not made; the next save clears it."""
+    from billing import jobs, stripe_gateway, subscriptions
+
+    organisation_id = world.organisations["A1"]
+    await subscriptions.configure(
+        world.ctx("admin_A"),
+        organisation_id=organisation_id,
+        payer="organisation",
+        collection="send_invoice",
+        plan_id=None,
+    )
+
+    async def refused(*_: object) -> None:
+        raise stripe_gateway.StripeRefused("resource_missing", 404)
+
+    monkeypatch.setattr(subscriptions, "sync_organisation", refused)
+    box = SecretBox(test_database.settings.server_key)
+    assert await jobs.sync_now(test_database.settings, box, organisation_id) == "refused"
+    view = await subscriptions.billing_view(world.ctx("contact_A1"), organisation_id)
+    assert view.sync_error == "stripe_resource_missing"
+    await subscriptions.configure(
+        world.ctx("admin_A"),
+        organisation_id=organisation_id,
+        payer="bureau",
+        collection="send_invoice",
+        plan_id=None,
+    )
+    view = await subscriptions.billing_view(world.ctx("admin_A"), organisation_id)
+    assert view.sync_error == ""
