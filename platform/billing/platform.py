@@ -201,11 +201,7 @@ def _trial_days(row: dict[str, Any], platform_trial_days: int) -> int:
     again (whole days, rounded up); nothing after that."""
     if row["status"] == "" and row["trial_end"] is None:
         return platform_trial_days
-    trial_end: datetime | None = row["trial_end"]
-    if trial_end is None:
-        return 0
-    left = trial_end.astimezone(UTC) - datetime.now(UTC)
-    return max(0, -(-left // timedelta(days=1)))
+    return stripe_gateway.trial_days_left(row["trial_end"])
 
 
 async def _plan(

@@ -185,6 +185,15 @@ def trial_end_for(trial_days: int, *, now: datetime | None = None) -> datetime:
     return (end + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def trial_days_left(trial_end: datetime | None, *, now: datetime | None = None) -> int:
+    """Whole days left of a trial (rounded up), for a subscription that replaces one still in
+    its trial; 0 without a trial or after it."""
+    if trial_end is None:
+        return 0
+    left = trial_end.astimezone(UTC) - (now or datetime.now(UTC))
+    return max(0, -(-left // timedelta(days=1)))
+
+
 async def create_subscription(
     conn: Connection,
     *,

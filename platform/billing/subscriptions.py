@@ -20,7 +20,7 @@ invoices; counsellors are refused (403); another tenant's organisation is `NotFo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
 from uuid import UUID, uuid4
 
@@ -273,14 +273,10 @@ async def sync_organisation(settings: Settings, box: SecretBox, organisation_id:
 
 def _trial_days(row: dict[str, Any], bureau_trial_days: int) -> int:
     """The bureau's trial for an organisation never billed; what is left of its trial for
-    one that moves to another plan (whole days, rounded up); nothing after that."""
+    one that moves to another plan; nothing after that."""
     if row["billed_from"] is None:
         return bureau_trial_days
-    trial_end: datetime | None = row["trial_end"]
-    if trial_end is None:
-        return 0
-    left = trial_end.astimezone(UTC) - datetime.now(UTC)
-    return max(0, -(-left // timedelta(days=1)))
+    return stripe_gateway.trial_days_left(row["trial_end"])
 
 
 async def _stripe_plan(
