@@ -30,8 +30,8 @@ from uuid import UUID, uuid4
 from piccolo.query.functions.aggregate import Count
 
 from billing import accounts, outbox, stripe_gateway, subscriptions
-from billing.tables import BillingOutbox, BureauSubscription, WebhookEvent
-from billing.webhooks import MAX_BODY, Received, WebhookInvalid, _references
+from billing.tables import BillingOutbox, BureauSubscription
+from billing.webhooks import MAX_BODY, Received, WebhookInvalid, references, store_once
 from klankbord.errors import NotFound
 from klankbord.settings import Settings
 from klankbord.tenancy import (
@@ -262,22 +262,10 @@ async def receive(settings: Settings, payload: bytes, signature: str) -> Receive
         event = stripe_gateway.verify_event(payload, signature, secret)
     except stripe_gateway.SignatureInvalid:
         raise WebhookInvalid(code="webhook_invalid") from None
-    subscription_id, customer_id = _references(payload)
+    subscription_id, customer_id = references(payload)
     async with tenant_transaction(system_context("platform-webhook")):
-        seen = await WebhookEvent.exists().where(
-            WebhookEvent.endpoint == ENDPOINT, WebhookEvent.event_id == event.id
-        )
-        if seen:
+        if not await store_once(ENDPOINT, event):
             return Received(stored=False, sync=None)
-        await WebhookEvent.insert(
-            WebhookEvent(
-                id=uuid4(),
-                endpoint=ENDPOINT,
-                event_id=event.id,
-                event_type=event.type[:80],
-                object_id=event.object_id[:255],
-            )
-        )
         bureau_id = await _bureau_of(subscription_id, customer_id)
         if bureau_id is None:
             return Received(stored=True, sync=None)

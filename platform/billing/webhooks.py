@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from billing import accounts, outbox
-from billing.stripe_gateway import SignatureInvalid, verify_event
+from billing.stripe_gateway import Event, SignatureInvalid, verify_event
 from billing.subscriptions import SYNC, sync_key
 from billing.tables import OrganisationBilling, WebhookEvent
 from klankbord.errors import Invalid, NotFound
@@ -41,7 +41,7 @@ class Received:
     sync: str | None  # the outbox key of the sync it queued
 
 
-def _references(payload: bytes) -> tuple[str, str]:
+def references(payload: bytes) -> tuple[str, str]:
     """The subscription and customer an event's object belongs to ("" when none)."""
     obj: dict[str, Any] = json.loads(payload)["data"]["object"]
     if obj.get("object") == "subscription":
@@ -66,22 +66,10 @@ async def receive(box: SecretBox, *, bureau_id: UUID, payload: bytes, signature:
         event = verify_event(payload, signature, keys.webhook_secret)
     except SignatureInvalid:
         raise WebhookInvalid(code="webhook_invalid") from None
-    subscription_id, customer_id = _references(payload)
+    subscription_id, customer_id = references(payload)
     async with tenant_transaction(ctx):
-        seen = await WebhookEvent.exists().where(
-            WebhookEvent.endpoint == str(bureau_id), WebhookEvent.event_id == event.id
-        )
-        if seen:
+        if not await store_once(str(bureau_id), event):
             return Received(stored=False, sync=None)
-        await WebhookEvent.insert(
-            WebhookEvent(
-                id=uuid4(),
-                endpoint=str(bureau_id),
-                event_id=event.id,
-                event_type=event.type[:80],
-                object_id=event.object_id[:255],
-            )
-        )
         organisation_id = await _organisation(bureau_id, subscription_id, customer_id)
         if organisation_id is None:
             return Received(stored=True, sync=None)
@@ -90,6 +78,26 @@ async def receive(box: SecretBox, *, bureau_id: UUID, payload: bytes, signature:
             SYNC, dedupe_key=key, bureau_id=bureau_id, organisation_id=organisation_id
         )
     return Received(stored=True, sync=key)
+
+
+async def store_once(endpoint: str, event: Event) -> bool:
+    """Store a verified event by (endpoint, event id), in the caller's transaction; False when
+    it was stored before: a replay, or the same event racing this one (the unique index
+    decides, so exactly one of two concurrent deliveries goes on)."""
+    stored = (
+        await WebhookEvent.insert(
+            WebhookEvent(
+                id=uuid4(),
+                endpoint=endpoint,
+                event_id=event.id,
+                event_type=event.type[:80],
+                object_id=event.object_id[:255],
+            )
+        )
+        .on_conflict(action="DO NOTHING")
+        .returning(WebhookEvent.id)
+    )
+    return bool(stored)
 
 
 async def _organisation(bureau_id: UUID, subscription_id: str, customer_id: str) -> UUID | None:

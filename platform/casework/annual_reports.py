@@ -153,9 +153,9 @@ async def list_reports(ctx: TenantContext, organisation_id: UUID) -> list[Report
 async def start_report(ctx: TenantContext, *, organisation_id: UUID, year: int) -> None:
     """A draft for `year`; starting one that exists changes nothing (a double submit, or two
     counsellors at once: the unique index keeps it one)."""
-    check_year(year)
     async with tenant_transaction(ctx):
         organisation = await _organisation(ctx, organisation_id, write=True)
+        check_year(year)  # after access: a foreign organisation answers like a missing one
         if await _row(ctx, organisation_id, year) is not None:
             return
         report_id = uuid4()
