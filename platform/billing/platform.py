@@ -35,8 +35,8 @@ from billing.webhooks import MAX_BODY, Received, WebhookInvalid, references, sto
 from klankbord.errors import NotFound
 from klankbord.settings import Settings
 from klankbord.tenancy import (
-    Scope,
     TenantContext,
+    bureau_reader_context,
     current_context,
     scoped,
     system_context,
@@ -303,7 +303,7 @@ async def standing(bureau_id: UUID, *, now: datetime, grace_days: int) -> Standi
     if current_context() is not None:
         row = await query.first()
     else:
-        ctx = TenantContext(principal="billing:standing", scope=Scope.TENANT, bureau_id=bureau_id)
+        ctx = bureau_reader_context(bureau_id, purpose="billing-standing")
         async with tenant_transaction(ctx):
             row = await query.first()
     since: datetime | None = row["past_due_since"] if row else None

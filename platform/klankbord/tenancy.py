@@ -193,6 +193,16 @@ def staff_context(
     )
 
 
+def bureau_reader_context(bureau_id: UUID, *, purpose: str) -> TenantContext:
+    """The rows of one bureau, for a check made before or beside a principal (whether a
+    bureau's staff may use their pages): tenant scope, that bureau only, no organisation,
+    not an admin, and, unlike a system context, no audit event per transaction (a check on
+    every request must not write). Callers only read with it."""
+    return TenantContext(
+        principal=f"bureau-reader:{purpose}", scope=Scope.TENANT, bureau_id=bureau_id
+    )
+
+
 def principal_context(staff_user_id: UUID) -> TenantContext:
     """Sees only the principal's own user row and memberships: for building its context."""
     return staff_context(staff_user_id=staff_user_id, bureau_id=None)

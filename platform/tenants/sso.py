@@ -33,6 +33,7 @@ from klankbord.secretbox import SealedValueInvalid, SecretBox
 from klankbord.tenancy import (
     Scope,
     TenantContext,
+    bureau_reader_context,
     check_may_write,
     login_context,
     scoped,
@@ -427,9 +428,7 @@ def _provider_reader(provider: _Provider) -> TenantContext:
     """Reads the staff rows of the provider's bureau, to find the one linked to the subject
     the provider vouched for. Read-only and not audited (every sign-in would grow the chain);
     the login context can't do it, as it finds staff rows by e-mail address only."""
-    return TenantContext(
-        principal=f"oidc-provider:{provider.id}", scope=Scope.TENANT, bureau_id=provider.bureau_id
-    )
+    return bureau_reader_context(provider.bureau_id, purpose=f"oidc-provider:{provider.id}")
 
 
 _STAFF_COLUMNS = (
