@@ -175,7 +175,7 @@ async def sync_bureau(settings: Settings, bureau_id: UUID) -> None:
         customer_id=customer_id,
         plan_id=plan_id,
         quantity=count,
-        trial_days=_trial_days(row, settings.platform_trial_days),
+        trial_end=_trial_end(row, settings.platform_trial_days),
         collection="send_invoice",
         days_until_due=DAYS_UNTIL_DUE,
         idempotency_key=f"platform-subscription:{bureau_id}:{row['generation']}:{plan_id}",
@@ -196,12 +196,12 @@ async def _row(bureau_id: UUID) -> dict[str, Any]:
     return row
 
 
-def _trial_days(row: dict[str, Any], platform_trial_days: int) -> int:
+def _trial_end(row: dict[str, Any], platform_trial_days: int) -> datetime | None:
     """The full trial for a bureau never billed; what is left of it for one that starts
     again (whole days, rounded up); nothing after that."""
     if row["status"] == "" and row["trial_end"] is None:
-        return platform_trial_days
-    return stripe_gateway.trial_days_left(row["trial_end"])
+        return stripe_gateway.trial_end_for(platform_trial_days) if platform_trial_days else None
+    return stripe_gateway.trial_left(row["trial_end"])
 
 
 async def _plan(

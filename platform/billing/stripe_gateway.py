@@ -185,13 +185,12 @@ def trial_end_for(trial_days: int, *, now: datetime | None = None) -> datetime:
     return (end + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def trial_days_left(trial_end: datetime | None, *, now: datetime | None = None) -> int:
-    """Whole days left of a trial (rounded up), for a subscription that replaces one still in
-    its trial; 0 without a trial or after it."""
-    if trial_end is None:
-        return 0
-    left = trial_end.astimezone(UTC) - (now or datetime.now(UTC))
-    return max(0, -(-left // timedelta(days=1)))
+def trial_left(trial_end: datetime | None, *, now: datetime | None = None) -> datetime | None:
+    """The same trial end for a subscription that replaces one still in its trial (a new
+    plan, or paying again), so the trial neither grows nor shrinks; None once it is over."""
+    if trial_end is None or trial_end.astimezone(UTC) <= (now or datetime.now(UTC)):
+        return None
+    return trial_end.astimezone(UTC)
 
 
 async def create_subscription(
@@ -200,7 +199,7 @@ async def create_subscription(
     customer_id: str,
     plan_id: str,
     quantity: int,
-    trial_days: int,
+    trial_end: datetime | None,
     collection: Literal["charge", "send_invoice"],
     days_until_due: int,
     idempotency_key: str,
@@ -214,8 +213,8 @@ async def create_subscription(
         "customer": customer_id,
         "items": [{"plan": plan_id, "quantity": quantity}],
     }
-    if trial_days > 0:
-        params["trial_end"] = int(trial_end_for(trial_days).timestamp())
+    if trial_end is not None:
+        params["trial_end"] = int(trial_end.timestamp())
     if collection == "send_invoice" and conn.send_invoice_supported:
         # Real Stripe e-mails each invoice for payment by bank transfer within
         # `days_until_due` days (B2B); nothing is charged automatically.

@@ -221,7 +221,11 @@ async def sync_organisation(settings: Settings, box: SecretBox, organisation_id:
     if row["payer"] == "bureau":
         if subscription_id:
             await stripe_gateway.cancel_subscription(conn, subscription_id)
-            await _save(ctx, organisation_id, stripe_subscription_id="", status="canceled")
+            # Hours count again from the day the organisation pays again, never for the time
+            # the bureau paid (the trial used stays recorded in `trial_end`).
+            await _save(
+                ctx, organisation_id, stripe_subscription_id="", status="canceled", billed_from=None
+            )
         return
     customer_id = row["stripe_customer_id"]
     if not customer_id:
@@ -257,7 +261,7 @@ async def sync_organisation(settings: Settings, box: SecretBox, organisation_id:
         customer_id=customer_id,
         plan_id=stripe_plan,
         quantity=1,
-        trial_days=_trial_days(row, keys.trial_days),
+        trial_end=_trial_end(row, keys.trial_days),
         collection="charge" if row["collection"] == "charge" else "send_invoice",
         days_until_due=DAYS_UNTIL_DUE,
         idempotency_key=f"subscription:{organisation_id}:{row['generation']}:{stripe_plan}",
@@ -271,12 +275,12 @@ async def sync_organisation(settings: Settings, box: SecretBox, organisation_id:
     await _save_state(ctx, organisation_id, subscription)
 
 
-def _trial_days(row: dict[str, Any], bureau_trial_days: int) -> int:
+def _trial_end(row: dict[str, Any], bureau_trial_days: int) -> datetime | None:
     """The bureau's trial for an organisation never billed; what is left of its trial for
-    one that moves to another plan; nothing after that."""
-    if row["billed_from"] is None:
-        return bureau_trial_days
-    return stripe_gateway.trial_days_left(row["trial_end"])
+    one that moves to another plan or pays again; nothing after that."""
+    if row["billed_from"] is None and row["trial_end"] is None:
+        return stripe_gateway.trial_end_for(bureau_trial_days) if bureau_trial_days else None
+    return stripe_gateway.trial_left(row["trial_end"])
 
 
 async def _stripe_plan(

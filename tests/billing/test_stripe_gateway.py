@@ -60,7 +60,7 @@ async def subscribe(conn: Connection, customer_id: str, plan_id: str, quantity: 
         customer_id=customer_id,
         plan_id=plan_id,
         quantity=quantity,
-        trial_days=14,
+        trial_end=gateway.trial_end_for(14),
         collection="send_invoice",
         days_until_due=30,
         idempotency_key=key("subscription"),

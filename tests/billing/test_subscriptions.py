@@ -213,6 +213,13 @@ async def test_sync_payer_bureau_cancels_subscription(world, box, stripe_api, se
     assert await subscriptions_of(stripe_api, subscribed["stripe_customer_id"]) == {
         subscribed["stripe_subscription_id"]: "canceled"
     }
+    # The months the bureau paid are never invoiced as hours, and the trial is not given twice.
+    assert row["billed_from"] is None and row["trial_end"] == subscribed["trial_end"]
+    await configure(world, payer="organisation")
+    assert await jobs.sync_now(settings, box, world.organisations["A1"]) == "done"
+    again = await billing_row(world.organisations["A1"])
+    assert again["billed_from"] == local_today()
+    assert again["trial_end"] == subscribed["trial_end"]  # the rest of the same trial
 
 
 async def test_sync_new_price_replaces_subscription_keeps_trial(
