@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -26,9 +25,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID, uuid4
 
-import pyotp
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize
+from playwright.sync_api import Browser, Page
 
 from casework.tables import Case, CaseCategory
 from casework.time_entries import local_today
@@ -38,13 +36,20 @@ from klankbord.settings import Settings
 from klankbord.tenancy import system_context, tenant_transaction
 from tenants import assignments, services
 from tenants.choices import MembershipRole, Procedure
-from tests.conftest import missing
+from tests.e2e.staff import (
+    DESKTOP,
+    NARROW,
+    axe_script,
+    quiet,
+    seed_in_server,
+    signed_in,
+    submit,
+    tab_opener,
+)
 from tests.e2e.support import (
     LANGUAGES,
-    REPO,
     Server,
     Tab,
-    axe_source,
     describe_violations,
     run_axe,
     tr,
@@ -52,9 +57,6 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.browser
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-NARROW: ViewportSize = {"width": 360, "height": 740}
-LOCALE = {"nl": "nl-NL", "en": "en-GB", "fr": "fr-FR"}
 ORGANISATION = "Stichting De Jaarring"
 PASSWORD = "juniper lighthouse ribbon canal"
 USERS = {  # key: (e-mail, name, bureau admin)
@@ -167,29 +169,7 @@ async def _seed(password: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def organisation_id(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Runs `_seed` in a process of its own on the running server's database and key files."""
-    databases = sorted(tmp_path_factory.getbasetemp().glob("e2e-server*/db.sqlite3"))
-    assert databases, "the e2e server's database was not found"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KLANKBORD_")}
-    env.update(
-        KLANKBORD_ENV="test",
-        KLANKBORD_DATABASE_URL=f"sqlite:///{databases[-1]}",
-        KLANKBORD_SECRET_KEY=secrets.token_urlsafe(48),
-        KLANKBORD_DATA_DIR=str(databases[-1].parent / "data"),
-        KLANKBORD_LOG_LEVEL="WARNING",
-        KLANKBORD_E2E_PASSWORD=PASSWORD,
-        PICCOLO_CONF="klankbord.piccolo_conf",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.test_annual_report"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"seeding failed:\n{done.stdout}\n{done.stderr}"
-    seeded = json.loads(done.stdout.strip().splitlines()[-1])
+    seeded = seed_in_server(tmp_path_factory, "tests.e2e.test_annual_report", PASSWORD)
     return str(UUID(seeded["organisation_id"]))
 
 
@@ -199,26 +179,8 @@ def organisation_id(server: Server, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def people(browser: Browser, server: Server, organisation_id: str) -> dict[str, Any]:
     """Each person signed in once (TOTP enrolled): their browser state, to open contexts with."""
-    states: dict[str, Any] = {}
-    for key, (email, _name, _admin) in USERS.items():
-        context = browser.new_context(locale="en-GB", viewport=DESKTOP)
-        context.set_default_timeout(10_000)
-        try:
-            tab = Tab(context, server.base_url)
-            page = tab.page
-            tab.goto("/sign-in")
-            page.locator("#email").fill(email)
-            page.locator("#password").fill(PASSWORD)
-            _submit(page, page.locator("main form button[type=submit]"))
-            assert urlsplit(page.url).path == "/sign-in/enrol", page.url
-            secret = page.locator("code#totp-secret").inner_text().strip()
-            page.locator("#code").fill(pyotp.TOTP(secret).now())
-            _submit(page, page.locator("main form button[type=submit]"))
-            assert page.locator("ul#recovery-codes li").count() > 0
-            states[key] = context.storage_state()
-        finally:
-            context.close()
-    return states
+    emails = {key: email for key, (email, _name, _admin) in USERS.items()}
+    return signed_in(browser, server.base_url, emails, PASSWORD)
 
 
 @pytest.fixture
@@ -226,19 +188,8 @@ def open_as(
     browser: Browser, server: Server, people: dict[str, Any]
 ) -> Iterator[Callable[..., Tab]]:
     """`open_as(person, language="en", viewport=DESKTOP)`: a watched tab, signed in."""
-    contexts: list[Any] = []
-
-    def make(person: str, language: str = "en", viewport: ViewportSize = DESKTOP) -> Tab:
-        context = browser.new_context(
-            storage_state=people[person], locale=LOCALE[language], viewport=viewport
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return Tab(context, server.base_url)
-
-    yield make
-    for context in contexts:
-        context.close()
+    with tab_opener(browser, server.base_url, people) as make:
+        yield make
 
 
 @pytest.fixture(scope="module")
@@ -253,9 +204,9 @@ def final_report(
         _start(tab, organisation_id, DRAFT_YEAR)
         path = _start(tab, organisation_id, FINAL_YEAR)
         page.locator("#narrative").fill(FINAL_NARRATIVE)
-        _submit(page, page.locator("form[action$='/text'] button[type=submit]"))
-        _submit(page, page.locator("form[action$='/review'] button"))
-        _submit(page, page.locator("form[action$='/final'] button"))
+        submit(page, page.locator("form[action$='/text'] button[type=submit]"))
+        submit(page, page.locator("form[action$='/review'] button"))
+        submit(page, page.locator("form[action$='/final'] button"))
         assert page.locator("#narrative").count() == 0
     finally:
         context.close()
@@ -264,24 +215,10 @@ def final_report(
 
 @pytest.fixture(scope="module")
 def axe() -> str:
-    source = axe_source()
-    if source is None:
-        missing("axe-playwright-python (which ships axe-core) is not installed")
-    assert source is not None
-    return source
+    return axe_script()
 
 
 # --- small steps -----------------------------------------------------------------------------
-
-
-def _submit(page: Page, control: Locator) -> Response:
-    """Click a submit button or link; the response the navigation ended with (HTML)."""
-    with page.expect_navigation() as navigation:
-        control.click()
-    response = navigation.value
-    assert response is not None
-    assert response.headers.get("content-type", "").startswith("text/html"), response.url
-    return response
 
 
 def _path(page: Page) -> str:
@@ -294,7 +231,7 @@ def _start(tab: Tab, organisation_id: str, year: int) -> str:
     page = tab.page
     tab.goto(f"/organisations/{organisation_id}/annual-reports")
     page.locator("#year").fill(str(year))
-    _submit(page, page.locator("main form button[type=submit]"))
+    submit(page, page.locator("main form button[type=submit]"))
     path = f"/organisations/{organisation_id}/annual-reports/{year}"
     assert urlsplit(page.url).path == path, page.url
     return path
@@ -307,18 +244,6 @@ def _tab_to(page: Page, matches: str, limit: int = 60) -> None:
         if page.evaluate(f"(() => {{ const el = document.activeElement; return {matches}; }})()"):
             return
     pytest.fail(f"{matches} was not reached with {limit} presses of Tab")
-
-
-def _quiet(tab: Tab, *, refused: tuple[str, ...] = ()) -> None:
-    """Nothing from another origin, no CSP violation, no console or page error (but the
-    browser's note on a 4xx answer the test asked for)."""
-    tab.settle()
-    foreign = [url for url in tab.requests if not url.startswith(tab.base_url + "/")]
-    assert not foreign, f"requests to another origin: {foreign}"
-    assert not tab.csp_violations, "\n".join(tab.csp_violations)
-    errors = tab.console_errors(expected_status_urls=refused)
-    assert not errors, "\n".join(errors)
-    assert not tab.page_errors, "\n".join(tab.page_errors)
 
 
 _CHART_NAMES = """() => [...document.querySelectorAll('main svg[role=img]')].map(svg =>
@@ -364,15 +289,15 @@ def test_annual_report_counsellor_goes_from_draft_to_final_pdf(
     # The texts: saved and shown again.
     narrative = f"More questions about workload in the spring ({secrets.token_hex(4)})."
     page.locator("#narrative").fill(narrative)
-    _submit(page, page.get_by_role("button", name=tr("en", "Save"), exact=True))
+    submit(page, page.get_by_role("button", name=tr("en", "Save"), exact=True))
     assert urlsplit(page.url).fragment == "texts"
     assert page.locator("#narrative").input_value() == narrative
 
     # Review, then final: the form is gone, the text stays.
-    _submit(page, page.get_by_role("button", name=tr("en", "Submit for review")))
+    submit(page, page.get_by_role("button", name=tr("en", "Submit for review")))
     assert tr("en", "For review") in page.locator("main .notice").inner_text()
     assert page.locator("#narrative").input_value() == narrative
-    _submit(page, page.get_by_role("button", name=tr("en", "Make the report final")))
+    submit(page, page.get_by_role("button", name=tr("en", "Make the report final")))
     assert page.locator("main form").count() == 0
     assert page.locator("#narrative").count() == 0
     assert narrative in page.locator("main .message-body").first.inner_text()
@@ -389,7 +314,7 @@ def test_annual_report_counsellor_goes_from_draft_to_final_pdf(
         name
     )
     assert Path(download.path()).read_bytes().startswith(b"%PDF")
-    _quiet(tab)
+    quiet(tab)
 
 
 # --- a refused k -------------------------------------------------------------------------------
@@ -407,7 +332,7 @@ def test_annual_report_k_below_two_shows_summary_and_keeps_text(
     page.locator("#narrative").fill(typed)
     page.locator("#preventive").fill("Een gesprek met het management.")
     page.locator("#k").fill("1")
-    response = _submit(page, page.locator("form[action$='/text'] button[type=submit]"))
+    response = submit(page, page.locator("form[action$='/text'] button[type=submit]"))
     assert response.status == 422
 
     message = tr("nl", "Enter a number from 2 to 10.")
@@ -439,7 +364,7 @@ def test_annual_report_k_below_two_shows_summary_and_keeps_text(
     tab.goto(path)
     assert page.locator("#narrative").input_value() == saved
     assert page.locator("#k").input_value() == "3"
-    _quiet(tab, refused=(f"{path}/text",))
+    quiet(tab, refused=(f"{path}/text",))
 
 
 # --- the organisation contact --------------------------------------------------------------------
@@ -452,14 +377,14 @@ def test_annual_report_contact_reads_final_not_draft(
     page = tab.page
     base = f"/organisations/{organisation_id}/annual-reports"
     tab.goto(f"/organisations/{organisation_id}")
-    _submit(page, page.get_by_role("link", name=tr("en", "Annual reports"), exact=True))
+    submit(page, page.get_by_role("link", name=tr("en", "Annual reports"), exact=True))
     listed = page.locator("main table tbody a")
     hrefs = [listed.nth(i).get_attribute("href") for i in range(listed.count())]
     assert final_report in hrefs
     assert f"{base}/{DRAFT_YEAR}" not in hrefs
     assert page.locator("#year").count() == 0  # no start form
 
-    _submit(page, page.locator(f"a[href='{final_report}']"))
+    submit(page, page.locator(f"a[href='{final_report}']"))
     assert FINAL_NARRATIVE in page.locator("main .message-body").first.inner_text()
     assert page.locator("main form").count() == 0
     assert page.locator("main textarea, main input").count() == 0
@@ -467,7 +392,7 @@ def test_annual_report_contact_reads_final_not_draft(
     draft = f"{base}/{DRAFT_YEAR}"
     assert tab.goto(draft).status == 404
     assert tab.goto(f"{draft}/report.pdf?lang=nl").status == 404
-    _quiet(tab, refused=(draft, f"{draft}/report.pdf?lang=nl"))
+    quiet(tab, refused=(draft, f"{draft}/report.pdf?lang=nl"))
 
 
 # --- axe, 360 px, in each language -----------------------------------------------------------
@@ -504,7 +429,7 @@ def test_annual_report_pages_pass_axe_at_360px(
             cases = _key_figure(page, language, "Cases")
             assert cases.isdigit() and int(cases) >= LAST_YEAR_CASES, (label, cases)
     for tab in tabs.values():
-        _quiet(tab)
+        quiet(tab)
 
 
 def test_annual_report_pages_fit_360px_without_sideways_scrolling(

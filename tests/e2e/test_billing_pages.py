@@ -18,16 +18,14 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-import pyotp
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize
+from playwright.sync_api import Browser, Page
 
 from billing.tables import OrganisationBilling
 from klankbord import database, keys
@@ -35,13 +33,20 @@ from klankbord.settings import Settings
 from klankbord.tenancy import system_context, tenant_transaction
 from tenants import services
 from tenants.choices import MembershipRole
-from tests.conftest import missing
+from tests.e2e.staff import (
+    DESKTOP,
+    NARROW,
+    axe_script,
+    quiet,
+    seed_in_server,
+    signed_in,
+    submit,
+    tab_opener,
+)
 from tests.e2e.support import (
     LANGUAGES,
-    REPO,
     Server,
     Tab,
-    axe_source,
     describe_violations,
     run_axe,
     tr,
@@ -49,9 +54,6 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.browser
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-NARROW: ViewportSize = {"width": 360, "height": 740}
-LOCALE = {"nl": "nl-NL", "en": "en-GB", "fr": "fr-FR"}
 BUREAU = "Bureau Kasboek"
 ORGANISATION = "Stichting De Rekening"
 HEADCOUNT = 80  # in the default band of 50 to 249 employees
@@ -124,29 +126,8 @@ async def _seed(password: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def organisation_id(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Runs `_seed` in a process of its own on the running server's database and key files."""
-    databases = sorted(tmp_path_factory.getbasetemp().glob("e2e-server*/db.sqlite3"))
-    assert databases, "the e2e server's database was not found"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KLANKBORD_")}
-    env.update(
-        KLANKBORD_ENV="test",
-        KLANKBORD_DATABASE_URL=f"sqlite:///{databases[-1]}",
-        KLANKBORD_SECRET_KEY=secrets.token_urlsafe(48),
-        KLANKBORD_DATA_DIR=str(databases[-1].parent / "data"),
-        KLANKBORD_LOG_LEVEL="WARNING",
-        KLANKBORD_E2E_PASSWORD=PASSWORD,
-        PICCOLO_CONF="klankbord.piccolo_conf",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.test_billing_pages"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"seeding failed:\n{done.stdout}\n{done.stderr}"
-    return str(UUID(json.loads(done.stdout.strip().splitlines()[-1])["organisation_id"]))
+    seeded = seed_in_server(tmp_path_factory, "tests.e2e.test_billing_pages", PASSWORD)
+    return str(UUID(seeded["organisation_id"]))
 
 
 # --- signing in ------------------------------------------------------------------------------
@@ -155,24 +136,8 @@ def organisation_id(server: Server, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def people(browser: Browser, server: Server, organisation_id: str) -> dict[str, Any]:
     """Each person signed in once, TOTP enrolled: their browser state."""
-    states: dict[str, Any] = {}
-    for key, (email, _name, _admin) in USERS.items():
-        context = browser.new_context(locale="en-GB", viewport=DESKTOP)
-        context.set_default_timeout(10_000)
-        try:
-            page = Tab(context, server.base_url).page
-            page.goto(f"{server.base_url}/sign-in")
-            page.locator("#email").fill(email)
-            page.locator("#password").fill(PASSWORD)
-            _submit(page, page.locator("main form button[type=submit]"))
-            assert urlsplit(page.url).path == "/sign-in/enrol", page.url
-            secret = page.locator("code#totp-secret").inner_text().strip()
-            page.locator("#code").fill(pyotp.TOTP(secret).now())
-            _submit(page, page.locator("main form button[type=submit]"))
-            states[key] = context.storage_state()
-        finally:
-            context.close()
-    return states
+    emails = {key: email for key, (email, _name, _admin) in USERS.items()}
+    return signed_in(browser, server.base_url, emails, PASSWORD)
 
 
 @pytest.fixture
@@ -180,19 +145,8 @@ def open_as(
     browser: Browser, server: Server, people: dict[str, Any]
 ) -> Iterator[Callable[..., Tab]]:
     """`open_as(person, language="en", viewport=DESKTOP)`: a watched tab, signed in."""
-    contexts: list[Any] = []
-
-    def make(person: str, language: str = "en", viewport: ViewportSize = DESKTOP) -> Tab:
-        context = browser.new_context(
-            storage_state=people[person], locale=LOCALE[language], viewport=viewport
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return Tab(context, server.base_url)
-
-    yield make
-    for context in contexts:
-        context.close()
+    with tab_opener(browser, server.base_url, people) as make:
+        yield make
 
 
 @pytest.fixture(scope="module")
@@ -210,36 +164,10 @@ def default_plans(browser: Browser, server: Server, people: dict[str, Any]) -> i
 
 @pytest.fixture(scope="module")
 def axe() -> str:
-    source = axe_source()
-    if source is None:
-        missing("axe-playwright-python (which ships axe-core) is not installed")
-    assert source is not None
-    return source
+    return axe_script()
 
 
 # --- small steps -----------------------------------------------------------------------------
-
-
-def _submit(page: Page, control: Locator) -> Response:
-    """Click a submit button; the response the navigation ended with (HTML)."""
-    with page.expect_navigation() as navigation:
-        control.click()
-    response = navigation.value
-    assert response is not None
-    assert response.headers.get("content-type", "").startswith("text/html"), response.url
-    return response
-
-
-def _quiet(tab: Tab, *, refused: tuple[str, ...] = ()) -> None:
-    """Nothing from another origin, no CSP violation, no console or page error (but the
-    browser's note on a 4xx answer the test asked for)."""
-    tab.settle()
-    foreign = [url for url in tab.requests if not url.startswith(tab.base_url + "/")]
-    assert not foreign, f"requests to another origin: {foreign}"
-    assert not tab.csp_violations, "\n".join(tab.csp_violations)
-    errors = tab.console_errors(expected_status_urls=refused)
-    assert not errors, "\n".join(errors)
-    assert not tab.page_errors, "\n".join(tab.page_errors)
 
 
 def _accessible_and_narrow(tab: Tab, axe: str, label: str) -> None:
@@ -282,7 +210,7 @@ def test_bureau_billing_not_connected_passes_axe_at_360px(
     assert page.locator("main form.plan-form").count() == default_plans
     assert page.locator("main form.plan-form h3").count() == default_plans
     _accessible_and_narrow(tab, axe, f"bureau billing ({language})")
-    _quiet(tab)
+    quiet(tab)
 
 
 def test_bureau_billing_bad_key_shows_summary_and_keeps_trial_days(
@@ -296,7 +224,7 @@ def test_bureau_billing_bad_key_shows_summary_and_keeps_trial_days(
     page.locator("#secret_key").fill(typed_key)
     page.locator("#webhook_secret").fill(typed_secret)
     page.locator("#trial_days").fill("14")
-    response = _submit(page, page.locator("form[action='/bureau/billing/stripe'] button"))
+    response = submit(page, page.locator("form[action='/bureau/billing/stripe'] button"))
     assert response.status == 422
 
     message = tr("en", "Enter a Stripe secret key: it starts with sk_ or rk_.")
@@ -327,7 +255,7 @@ def test_bureau_billing_bad_key_shows_summary_and_keeps_trial_days(
     tab.goto("/bureau/billing")
     assert tr("en", NOT_CONNECTED["bureau"]) in page.locator("main .notice").inner_text()
     assert page.locator("#trial_days").input_value() == "30"
-    _quiet(tab, refused=("/bureau/billing/stripe",))
+    quiet(tab, refused=("/bureau/billing/stripe",))
 
 
 # --- an organisation's billing page ---------------------------------------------------------------
@@ -351,7 +279,7 @@ def test_organisation_billing_admin_sees_plan_and_form_passes_axe_at_360px(
     assert form.locator("input[name=collection]").count() == 2
     assert form.locator("#plan option").count() == default_plans + 1
     _accessible_and_narrow(tab, axe, f"organisation billing, admin ({language})")
-    _quiet(tab)
+    quiet(tab)
 
 
 def test_organisation_billing_bureau_pays_redirects_and_shows_the_bureau(
@@ -362,7 +290,7 @@ def test_organisation_billing_bureau_pays_redirects_and_shows_the_bureau(
     path = _billing(organisation_id)
     tab.goto(path)
     page.locator("#payer-bureau").check()
-    response = _submit(page, page.locator(f"main form[action='{path}'] button[type=submit]"))
+    response = submit(page, page.locator(f"main form[action='{path}'] button[type=submit]"))
     redirect = response.request.redirected_from
     assert redirect is not None and redirect.method == "POST"
     redirected = redirect.response()
@@ -373,7 +301,7 @@ def test_organisation_billing_bureau_pays_redirects_and_shows_the_bureau(
     assert summary[tr("en", "Who pays")] == tr("en", "The bureau")
     assert tr("en", "Status") not in summary  # no subscription when the bureau pays
     assert page.locator("#payer-bureau").is_checked()
-    _quiet(tab)
+    quiet(tab)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -390,7 +318,7 @@ def test_organisation_billing_contact_reads_without_form_passes_axe(
     assert page.locator("main input, main select, main textarea, main button").count() == 0
     _accessible_and_narrow(tab, axe, f"organisation billing, contact ({language})")
     assert tab.goto("/bureau/billing").status == 403
-    _quiet(tab, refused=("/bureau/billing",))
+    quiet(tab, refused=("/bureau/billing",))
 
 
 # --- the dashboard's flag -------------------------------------------------------------------------
@@ -408,13 +336,13 @@ def test_dashboard_payment_failed_tag_links_to_billing_passes_axe(
     assert tag.get_attribute("href") == _billing(organisation_id)
     violations = run_axe(page, axe)
     assert not violations, f"dashboard ({language}):\n{describe_violations(violations)}"
-    _submit(page, tag)
+    submit(page, tag)
     assert urlsplit(page.url).path == _billing(organisation_id)
     failed = tr(
         language, "A payment failed. The intake links keep working; reporters are never affected."
     )
     assert failed in page.locator("main .notice-error").inner_text()
-    _quiet(tab)
+    quiet(tab)
 
 
 if __name__ == "__main__":
