@@ -43,6 +43,8 @@ async def standing_hook(request: Request[Any, Any, Any]) -> Response[Any] | None
         return None
     request.scope[BANNER_KEY] = standing  # type: ignore[literal-required]
     if standing.restricted and not path.startswith(ALWAYS_OPEN):
+        if path.startswith("/api/"):
+            return Response({"error": "subscription_unpaid"}, status_code=402)
         return page(
             request,
             "billing/restricted.html",

@@ -55,6 +55,8 @@ async def test_standing_after_grace_closes_staff_pages_not_account_or_reporters(
     assert 'href="/bureau/billing"' not in closed.text  # a counsellor cannot pay
     account = await client.get("/account")
     assert account.status_code == 200 and "staff-banner" in account.text
+    api = await client.get("/api/v1/cases")
+    assert api.status_code == 402 and api.json() == {"error": "subscription_unpaid"}
     admin = await sign_in("admin_A")
     assert (await admin.get("/bureau/dashboard")).status_code == 402
     billing = await admin.get("/bureau/billing")
