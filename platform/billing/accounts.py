@@ -226,7 +226,7 @@ async def plans(
                 )
             )
             rows = await _plan_rows(ctx, bureau_id)
-    return [_plan_view(row) for row in rows]
+    return [plan_view(row) for row in rows]
 
 
 async def _plan_rows(ctx: TenantContext, bureau_id: UUID) -> list[dict[str, Any]]:
@@ -238,7 +238,7 @@ async def _plan_rows(ctx: TenantContext, bureau_id: UUID) -> list[dict[str, Any]
     return rows
 
 
-def _plan_view(row: dict[str, Any]) -> PlanView:
+def plan_view(row: dict[str, Any]) -> PlanView:
     return PlanView(
         id=row["id"],
         name=row["name"],

@@ -50,6 +50,17 @@ async def _sign_in_purge(settings: Settings) -> str:
     return f"{summary}, {await ratelimit.purge()} attempt counters"
 
 
+def _runs_now(ran_at: list[float], every: float) -> bool:
+    """Whether a throttled job runs now: `every` seconds since its last run in this process
+    (the development ticker); a run is recorded in `ran_at`. Jobs whose runs write an audit
+    event (a system context) use it, so a 10-second tick does not grow the chain."""
+    now = time.monotonic()
+    if ran_at and now - ran_at[-1] < every:
+        return False
+    ran_at[:] = [now]
+    return True
+
+
 REMINDERS_EVERY = 300.0  # seconds; each run writes an audit event (its system context)
 _reminders_ran_at: list[float] = []  # this process's last run (the development ticker)
 
@@ -57,10 +68,8 @@ _reminders_ran_at: list[float] = []  # this process's last run (the development 
 async def _reminders(settings: Settings) -> str:
     from casework import reminders
 
-    now = time.monotonic()
-    if _reminders_ran_at and now - _reminders_ran_at[-1] < REMINDERS_EVERY:
+    if not _runs_now(_reminders_ran_at, REMINDERS_EVERY):
         return "not due yet"
-    _reminders_ran_at[:] = [now]
     summary = await reminders.run(settings)
     return f"{summary.cases} cases checked, {summary.mails} reminders queued"
 
@@ -72,10 +81,8 @@ _retention_ran_at: list[float] = []
 async def _retention(settings: Settings) -> str:
     from casework import retention
 
-    now = time.monotonic()
-    if _retention_ran_at and now - _retention_ran_at[-1] < RETENTION_EVERY:
+    if not _runs_now(_retention_ran_at, RETENTION_EVERY):
         return "not due yet"
-    _retention_ran_at[:] = [now]
     summary = await retention.run(settings)
     return (
         f"{summary.cases} cases checked, {summary.warnings} warnings queued,"
@@ -83,9 +90,15 @@ async def _retention(settings: Settings) -> str:
     )
 
 
+BILLING_EVERY = 300.0  # seconds; each run reads under a system context (an audit event)
+_billing_ran_at: list[float] = []
+
+
 async def _billing(settings: Settings) -> str:
     from billing import jobs as billing_jobs
 
+    if not _runs_now(_billing_ran_at, BILLING_EVERY):
+        return "not due yet"
     return await billing_jobs.run(settings)
 
 

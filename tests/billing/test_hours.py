@@ -17,6 +17,7 @@ from billing.tables import HoursInvoiced
 from casework.tables import Case, CaseCategory, TimeEntry
 from klankbord.secretbox import SecretBox
 from klankbord.settings import Settings
+from klankbord.tables import AuditEvent
 from klankbord.tenancy import system_context, tenant_transaction
 from tests.billing.conftest import StripeApi
 from tests.billing.test_subscriptions import (
@@ -217,6 +218,26 @@ async def test_invoice_ended_periods_rerun_makes_nothing_new(
     assert counts == {"periods": 0, "items": 0, "waiting": 0}
     assert await recorded(world) == first
     assert len(await items_of(stripe_api, billed["stripe_customer_id"])) == 1
+
+
+async def test_invoice_ended_periods_nothing_due_one_system_transaction(
+    world, box, stripe_api, settings, billed
+):
+    """The job runs every few minutes: when every period is settled it reads once (each
+    system transaction writes an audit event, so an idle run must not open one per
+    organisation and period)."""
+    await hours.invoice_ended_periods(settings, box, today=TODAY)
+    before = await _system_events()
+
+    await hours.invoice_ended_periods(settings, box, today=TODAY)
+
+    # One for the run, one for this count's own transaction.
+    assert await _system_events() == before + 2
+
+
+async def _system_events() -> int:
+    async with tenant_transaction(system_context("test-count")):
+        return int(await AuditEvent.count().where(AuditEvent.action == "system.context"))
 
 
 async def test_invoice_ended_periods_stripe_down_item_made_once_later(
