@@ -15,8 +15,6 @@ from billing import hours, jobs
 from billing.hours import Period
 from billing.tables import HoursInvoiced
 from casework.tables import Case, CaseCategory, TimeEntry
-from klankbord.secretbox import SecretBox
-from klankbord.settings import Settings
 from klankbord.tables import AuditEvent
 from klankbord.tenancy import system_context, tenant_transaction
 from tests.billing.conftest import StripeApi
@@ -28,7 +26,6 @@ from tests.billing.test_subscriptions import (
     set_billing,
     stripe_down,
     stripe_get,
-    with_stripe,
 )
 
 BILLED_FROM = date(2025, 9, 15)
@@ -97,16 +94,6 @@ def test_description_year_ends_on_new_years_eve():
 
 
 # --- with time entries, against localstripe ---------------------------------------------
-
-
-@pytest.fixture
-def box(test_database: Any) -> SecretBox:
-    return SecretBox(test_database.settings.server_key)
-
-
-@pytest.fixture
-def settings(test_database: Any, stripe_api: StripeApi) -> Settings:
-    return with_stripe(test_database.settings, stripe_api.base_url)
 
 
 async def add_minutes(world: Any, key: str, spent_on: date, minutes: int) -> None:

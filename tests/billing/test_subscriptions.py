@@ -116,16 +116,6 @@ async def subscriptions_of(api: StripeApi, customer_id: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def box(test_database: Any) -> SecretBox:
-    return SecretBox(test_database.settings.server_key)
-
-
-@pytest.fixture
-def settings(test_database: Any, stripe_api: StripeApi) -> Settings:
-    return with_stripe(test_database.settings, stripe_api.base_url)
-
-
-@pytest.fixture
 async def subscribed(world, box, stripe_api, settings) -> dict[str, Any]:
     """A1 pays for itself on its headcount band (50-249), synced once: its billing row."""
     await connect(world, box, stripe_api)

@@ -20,9 +20,7 @@ from billing import accounts, jobs, subscriptions, webhooks
 from billing.tables import BillingOutbox, WebhookEvent
 from klankbord.errors import Invalid, NotFound
 from klankbord.secretbox import SecretBox
-from klankbord.settings import Settings
 from klankbord.tenancy import system_context, tenant_transaction
-from tests.billing.conftest import StripeApi
 from tests.billing.test_subscriptions import (
     SECRET,
     band,
@@ -31,7 +29,6 @@ from tests.billing.test_subscriptions import (
     connect,
     outbox_row,
     subscriptions_of,
-    with_stripe,
 )
 
 pytestmark = pytest.mark.usefixtures("rollback")
@@ -77,16 +74,6 @@ async def outbox_rows() -> list[dict[str, Any]]:
     async with tenant_transaction(system_context("test-read")):
         rows: list[dict[str, Any]] = await BillingOutbox.select()
     return rows
-
-
-@pytest.fixture
-def box(test_database: Any) -> SecretBox:
-    return SecretBox(test_database.settings.server_key)
-
-
-@pytest.fixture
-def settings(test_database: Any, stripe_api: StripeApi) -> Settings:
-    return with_stripe(test_database.settings, stripe_api.base_url)
 
 
 @pytest.fixture
