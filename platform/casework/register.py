@@ -172,6 +172,29 @@ def _encode(lines: list[list[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+async def _audited(
+    ctx: TenantContext,
+    organisation: dict[str, Any],
+    *,
+    rows: int,
+    export_format: str,
+    language: str | None = None,
+) -> None:
+    """`register.exported`: how many rows, in which format (and language)."""
+    detail: dict[str, Any] = {"rows": rows, "format": export_format}
+    if language is not None:
+        detail["language"] = language
+    await audit.record(
+        ctx,
+        action="register.exported",
+        bureau_id=organisation["bureau"],
+        organisation_id=organisation["id"],
+        subject_type="organisation",
+        subject_id=organisation["id"],
+        detail=detail,
+    )
+
+
 async def export_csv(ctx: TenantContext, organisation_id: UUID) -> RegisterExport:
     """The register as UTF-8 CSV chunks (a BOM and the header, then one chunk per batch).
     Audited as `register.exported` with the number of rows."""
@@ -186,15 +209,7 @@ async def export_csv(ctx: TenantContext, organisation_id: UUID) -> RegisterExpor
             exported += len(batch)
             if len(batch) < BATCH:
                 break
-        await audit.record(
-            ctx,
-            action="register.exported",
-            bureau_id=organisation["bureau"],
-            organisation_id=organisation_id,
-            subject_type="organisation",
-            subject_id=organisation_id,
-            detail={"rows": exported, "format": "csv"},
-        )
+        await _audited(ctx, organisation, rows=exported, export_format="csv")
     return RegisterExport(organisation_name=organisation["name"], rows=exported, chunks=chunks)
 
 
@@ -207,15 +222,7 @@ async def export_pdf(
     async with tenant_transaction(ctx):
         organisation = await _access_register(ctx, organisation_id)
         rows = await register_rows(ctx, organisation_id)
-        await audit.record(
-            ctx,
-            action="register.exported",
-            bureau_id=organisation["bureau"],
-            organisation_id=organisation_id,
-            subject_type="organisation",
-            subject_id=organisation_id,
-            detail={"rows": len(rows), "format": "pdf", "language": language},
-        )
+        await _audited(ctx, organisation, rows=len(rows), export_format="pdf", language=language)
     content = report_pdf.register_pdf(
         organisation_name=organisation["name"],
         rows=rows,
