@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.background_tasks import BackgroundTask
 
-from billing import jobs, platform
-from klankbord.app_state import app_settings, secret_box
+from billing import platform
+from billing.routes import webhook_answer
+from klankbord.app_state import app_settings
 
 
 @post(
@@ -29,14 +29,7 @@ async def platform_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
     received = await platform.receive(
         settings, await request.body(), request.headers.get("stripe-signature", "")
     )
-    task = None
-    if received.sync is not None:
-        task = BackgroundTask(jobs.run_key, settings, secret_box(request), received.sync)
-    return Response(
-        {"received": True, "replay": not received.stored},
-        background=task,
-        headers={"Cache-Control": "no-store"},
-    )
+    return webhook_answer(request, received)
 
 
 ROUTES: list[Any] = [platform_webhook]

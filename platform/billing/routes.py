@@ -208,6 +208,11 @@ async def bureau_webhook(
         payload=payload,
         signature=request.headers.get("stripe-signature", ""),
     )
+    return webhook_answer(request, received)
+
+
+def webhook_answer(request: Request[Any, Any, Any], received: webhooks.Received) -> Response[Any]:
+    """A webhook's answer, at once; the sync it queued runs after it has been sent."""
     task = None
     if received.sync is not None:
         task = BackgroundTask(
